@@ -1,0 +1,102 @@
+"""The instructor's command: ``nnfs demo | release | examples | grade | export``.
+
+Run from the course root (the repository root), or pass ``--course DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .grading.course import Course
+from .grading import pipeline
+
+
+def _assignments(course: Course, names: list[str]) -> list[str]:
+    known = course.assignments()
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SystemExit(f"unknown assignment(s) {', '.join(unknown)}; the course has: {', '.join(known)}")
+    return names or known
+
+
+def cmd_release(course: Course, args) -> None:
+    for assignment in _assignments(course, args.assignments):
+        path = pipeline.generate_release(course, assignment)
+        print(f"released {assignment}: {path.relative_to(course.root)}")
+
+
+def cmd_examples(course: Course, args) -> None:
+    from .examples import write_submissions
+
+    for assignment in _assignments(course, args.assignments):
+        for student in write_submissions(course.root, assignment):
+            print(f"submitted/{student.student_id}/{assignment}: {student.description}")
+
+
+def _grade(course: Course, assignments: list[str], students) -> list:
+    results = []
+    for assignment in assignments:
+        results += pipeline.grade_assignment(course, assignment, students)
+    return results
+
+
+def _export(course: Course, results) -> None:
+    everything = pipeline.save_results(course, results)
+    pipeline.write_grades_csv(course.root / "grades.csv", everything)
+    print()
+    print(pipeline.format_table(everything))
+    print(f"\ngrades.csv and feedback/ written under {course.root}")
+
+
+def cmd_grade(course: Course, args) -> None:
+    _export(course, _grade(course, _assignments(course, args.assignments), args.student or None))
+
+
+def cmd_export(course: Course, args) -> None:
+    _export(course, [])
+
+
+def cmd_demo(course: Course, args) -> None:
+    """Everything an instructor does in a term, on the bundled example students."""
+    from .examples import write_submissions
+
+    start = time.perf_counter()
+    assignments = _assignments(course, [])
+    for assignment in assignments:
+        pipeline.generate_release(course, assignment)
+        students = write_submissions(course.root, assignment)
+        print(f"released {assignment}; {len(students)} example submissions in submitted/")
+    _export(course, _grade(course, assignments, None))
+    print(f"demo finished in {time.perf_counter() - start:.1f} s")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="nnfs", description=__doc__.splitlines()[0])
+    parser.add_argument("--course", type=Path, default=Path.cwd(), help="course root (default: current folder)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, fn, help_text in [
+        ("demo", cmd_demo, "release every assignment, grade the bundled example students, print the gradebook"),
+        ("release", cmd_release, "nbgrader generate_assignment: source/ -> release/"),
+        ("examples", cmd_examples, "write the bundled example submissions into submitted/"),
+        ("grade", cmd_grade, "autograde submitted/, generate feedback, write grades.csv"),
+        ("export", cmd_export, "rewrite grades.csv and print the gradebook from the last grading runs"),
+    ]:
+        p = sub.add_parser(name, help=help_text)
+        p.set_defaults(fn=fn)
+        if name in ("release", "examples", "grade"):
+            p.add_argument("assignments", nargs="*", help="assignment names (default: all)")
+        if name == "grade":
+            p.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    args = parser.parse_args(argv)
+    course = Course(args.course)
+    if not course.assignments():
+        parser.error(f"{course.root} has no source/<assignment>/<assignment>.ipynb: is it the course root?")
+    args.fn(course, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""The nbgrader course directory: where things live, and nbgrader's Python API bound to it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Course:
+    root: Path
+    _api: object = field(default=None, repr=False)
+
+    def __post_init__(self):
+        self.root = Path(self.root).resolve()
+
+    # ------------------------------------------------------------------------------- layout
+    def assignments(self) -> list[str]:
+        """Assignments with a source notebook, in course order (their names sort by number)."""
+        src = self.root / "source"
+        return sorted(p.name for p in src.iterdir() if (p / f"{p.name}.ipynb").is_file()) if src.is_dir() else []
+
+    def source_notebook(self, assignment: str) -> Path:
+        return self.root / "source" / assignment / f"{assignment}.ipynb"
+
+    def release_notebook(self, assignment: str) -> Path:
+        return self.root / "release" / assignment / f"{assignment}.ipynb"
+
+    def submitted_notebook(self, student: str, assignment: str) -> Path:
+        return self.root / "submitted" / student / assignment / f"{assignment}.ipynb"
+
+    def autograded_notebook(self, student: str, assignment: str) -> Path:
+        return self.root / "autograded" / student / assignment / f"{assignment}.ipynb"
+
+    def feedback_html(self, student: str, assignment: str) -> Path:
+        return self.root / "feedback" / student / assignment / f"{assignment}.html"
+
+    def students(self, assignment: str) -> list[str]:
+        """Students with a submission folder for this assignment."""
+        sub = self.root / "submitted"
+        if not sub.is_dir():
+            return []
+        return sorted(p.name for p in sub.iterdir() if (p / assignment).is_dir())
+
+    @property
+    def gradebook_url(self) -> str:
+        return f"sqlite:///{self.root / 'gradebook.db'}"
+
+    # ------------------------------------------------------------------------------ nbgrader
+    def config(self):
+        """The course's nbgrader_config.py, with the root pinned to this folder."""
+        from traitlets.config import Config
+        from traitlets.config.loader import PyFileConfigLoader
+
+        config = Config()
+        if (self.root / "nbgrader_config.py").is_file():
+            config.merge(PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config())
+        config.CourseDirectory.root = str(self.root)
+        config.CourseDirectory.db_url = self.gradebook_url
+        # nbgrader's apps log every step at INFO; the pipeline reports what matters itself.
+        config.Application.log_level = logging.WARNING
+        return config
+
+    def api(self):
+        """One NbGraderAPI for the whole run: nbgrader's ~3 s start-up is paid once, not per student."""
+        if self._api is None:
+            from nbgrader.apps import NbGraderAPI
+
+            api = NbGraderAPI(config=self.config())
+            api.log.setLevel(logging.WARNING)
+            self._api = api
+        return self._api
+
+    def gradebook(self):
+        from nbgrader.api import Gradebook
+
+        return Gradebook(self.gradebook_url)

@@ -1,0 +1,232 @@
+"""Release, autograde, feedback and export for a course, one student at a time, never stopping early.
+
+A broken submission (invalid JSON, duplicated grade cells, a notebook nbgrader cannot grade) gets a
+status and a reason; every other student is graded normally. Only this process writes the gradebook,
+``autograded/``, ``feedback/`` and ``grades.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from .course import Course
+
+INTEGRITY_CELL = "integrity"
+
+
+@dataclass
+class StudentResult:
+    student: str
+    assignment: str
+    status: str = "graded"  # "graded" or "error"
+    score: float | None = None
+    max_score: float | None = None
+    cells: dict = field(default_factory=dict)  # grade_id -> (score, max_score)
+    notes: list = field(default_factory=list)  # what the instructor should know
+    reason: str = ""  # why status is "error"
+    seconds: float = 0.0
+
+
+# ------------------------------------------------------------------------------------ release
+
+
+def generate_release(course: Course, assignment: str) -> Path:
+    """nbgrader generate_assignment: source/<a> -> release/<a> (and the assignment in the gradebook)."""
+    result = course.api().generate_assignment(assignment, force=True, create=True)
+    if not result["success"]:
+        raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n{result.get('error') or result.get('log')}")
+    return course.release_notebook(assignment)
+
+
+# ---------------------------------------------------------------------------------- preflight
+
+
+def _grade_ids(nb) -> list[str]:
+    return [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "grade_id" in c.metadata.get("nbgrader", {})]
+
+
+def _cell_source(nb, grade_id):
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            return cell.source
+    return None
+
+
+def preflight(course: Course, assignment: str, student: str) -> StudentResult:
+    """Read the submission before nbgrader does: a clear reason beats a traceback in a log."""
+    result = StudentResult(student, assignment)
+    path = course.submitted_notebook(student, assignment)
+    if not path.is_file():
+        result.status, result.reason = "error", f"no {path.name} in the submission folder"
+        return result
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        result.status = "error"
+        result.reason = f"{path.name} is not valid JSON ({exc}); the file is truncated or corrupt: ask for a resubmission"
+        return result
+    try:
+        nb = nbformat.reads(text, as_version=4)
+        nbformat.validate(nb)
+    except Exception as exc:  # nbformat raises several types for the many ways a notebook is wrong
+        result.status = "error"
+        result.reason = f"{path.name} is JSON but not a valid notebook: {str(exc).splitlines()[0]}"
+        return result
+
+    submitted = _grade_ids(nb)
+    duplicated = sorted(g for g, n in Counter(submitted).items() if n > 1)
+    if duplicated:
+        result.status = "error"
+        result.reason = f"graded cells appear more than once ({', '.join(duplicated)}): the student copied them; " \
+            "remove the copies and regrade"
+        return result
+
+    release = nbformat.read(str(course.release_notebook(assignment)), as_version=4)
+    expected = _grade_ids(release)
+    missing = [g for g in expected if g not in submitted]
+    if missing:
+        result.notes.append(f"deleted cells restored from the gradebook and graded: {', '.join(missing)}")
+    declared = _cell_source(nb, INTEGRITY_CELL)
+    if INTEGRITY_CELL in expected and (declared is None or declared.strip() == _cell_source(release, INTEGRITY_CELL).strip()):
+        result.notes.append("integrity declaration left blank")
+    return result
+
+
+# ---------------------------------------------------------------------------------- autograde
+
+
+def _read_scores(course: Course, result: StudentResult) -> None:
+    with course.gradebook() as gb:
+        submission = gb.find_submission(result.assignment, result.student)
+        result.score, result.max_score = float(submission.score), float(submission.max_score)
+        for notebook in submission.notebooks:
+            for grade in notebook.grades:
+                result.cells[grade.name] = (float(grade.score), float(grade.max_score))
+            needs_manual = [g.name for g in notebook.grades if g.needs_manual_grade and g.max_score > 0]
+            if needs_manual:
+                result.notes.append(f"needs manual grading: {', '.join(needs_manual)}")
+
+
+def autograde_student(course: Course, assignment: str, student: str) -> StudentResult:
+    start = time.perf_counter()
+    result = preflight(course, assignment, student)
+    if result.status == "graded":
+        outcome = course.api().autograde(assignment, student, force=True, create=True)
+        if outcome["success"]:
+            _read_scores(course, result)
+        else:
+            result.status = "error"
+            error = (outcome.get("error") or outcome.get("log") or "unknown error").strip().splitlines()
+            result.reason = f"nbgrader could not autograde this notebook: {error[-1] if error else 'unknown error'}"
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def generate_feedback(course: Course, result: StudentResult) -> None:
+    if result.status != "graded":
+        return
+    outcome = course.api().generate_feedback(result.assignment, result.student, force=True)
+    if not outcome["success"]:
+        result.notes.append("feedback could not be generated")
+
+
+def grade_assignment(course: Course, assignment: str, students=None, progress=print) -> list[StudentResult]:
+    """Autograde and generate feedback for every student (or the given ones) of one assignment."""
+    students = list(students) if students is not None else course.students(assignment)
+    results = []
+    for i, student in enumerate(students, 1):
+        result = autograde_student(course, assignment, student)
+        generate_feedback(course, result)
+        results.append(result)
+        if progress:
+            shown = f"{result.score:g} / {result.max_score:g}" if result.status == "graded" else f"ERROR: {result.reason}"
+            progress(f"[{i}/{len(students)}] {assignment} {student}: {shown} ({result.seconds:.1f} s)")
+    return results
+
+
+# ------------------------------------------------------------------------------------- record
+
+STATUS_FILE = "grading_status.json"
+
+
+def save_results(course: Course, results: list[StudentResult]) -> list[StudentResult]:
+    """Merge this run's results into the course's status file; return every result on record."""
+    path = course.root / STATUS_FILE
+    record = load_results(course)
+    merged = {(r.student, r.assignment): r for r in record}
+    merged.update({(r.student, r.assignment): r for r in results})
+    everything = sorted(merged.values(), key=lambda r: (r.student, r.assignment))
+    _atomic_write(path, json.dumps([asdict(r) for r in everything], indent=1))
+    return everything
+
+
+def load_results(course: Course) -> list[StudentResult]:
+    path = course.root / STATUS_FILE
+    if not path.is_file():
+        return []
+    try:
+        rows = json.loads(path.read_text())
+        return [StudentResult(**{**row, "cells": {k: tuple(v) for k, v in row["cells"].items()}}) for row in rows]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise RuntimeError(f"{path} is corrupt ({exc}); delete it and regrade to rebuild it") from exc
+
+
+# ------------------------------------------------------------------------------------- export
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def write_grades_csv(path: Path, results: list[StudentResult]) -> None:
+    """One row per student and assignment, with the status and notes nbgrader's export lacks."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["student_id", "assignment", "score", "max_score", "status", "notes"])
+    for r in sorted(results, key=lambda r: (r.student, r.assignment)):
+        score = "" if r.score is None else f"{r.score:g}"
+        max_score = "" if r.max_score is None else f"{r.max_score:g}"
+        writer.writerow([r.student, r.assignment, score, max_score, r.status, "; ".join(([r.reason] if r.reason else []) + r.notes)])
+    _atomic_write(path, out.getvalue())
+
+
+def format_table(results: list[StudentResult]) -> str:
+    """A gradebook table: one row per student, one column per assignment (points / max)."""
+    assignments = sorted({r.assignment for r in results})
+    students = sorted({r.student for r in results})
+    by_key = {(r.student, r.assignment): r for r in results}
+    header = ["student"] + assignments + ["notes"]
+    rows = []
+    for s in students:
+        row, notes = [s], []
+        for a in assignments:
+            r = by_key.get((s, a))
+            if r is None:
+                row.append("-")
+            elif r.status != "graded":
+                row.append("ERROR")
+                notes.append(f"{a}: {r.reason}")
+            else:
+                row.append(f"{r.score:g} / {r.max_score:g}")
+            if r is not None and r.notes:
+                notes.append(f"{a}: " + "; ".join(r.notes))
+        rows.append(row + [" | ".join(notes)])
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    widths[-1] = len(header[-1])  # let the notes run on
+
+    def line(cells):
+        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])

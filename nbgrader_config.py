@@ -1,0 +1,16 @@
+"""nbgrader configuration for nnfs-course. The repository root is the course root."""
+
+c = get_config()  # noqa: F821 (provided by nbgrader/traitlets when this file is loaded)
+
+c.CourseDirectory.course_id = "nnfs-course"
+
+# A student who deletes a test cell (or strips its metadata) gets it back and graded from the
+# gradebook, instead of an ungraded cell that quietly scores 0 in the CSV.
+c.OverwriteCells.add_missing_cells = True
+
+# Per-cell time limit while autograding (seconds); the grading pipeline checks that it takes effect.
+c.Execute.timeout = 120
+
+# What students see in place of the solutions in release/ (nbgrader's defaults, stated here).
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
