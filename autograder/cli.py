@@ -73,7 +73,16 @@ def cmd_demo(course: Course, args) -> None:
     print(f"demo finished in {time.perf_counter() - start:.1f} s")
 
 
+def _quiet_library_warnings() -> None:
+    """nbgrader's gradebook and nbformat warn about their own internals on every submission."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*not in session.*")  # SQLAlchemy, from nbgrader.api
+    warnings.filterwarnings("ignore", message="Cell is missing an id field")  # nbformat, restored cells
+
+
 def main(argv=None) -> int:
+    _quiet_library_warnings()
     parser = argparse.ArgumentParser(prog="nnfs", description=__doc__.splitlines()[0])
     parser.add_argument("--course", type=Path, default=Path.cwd(), help="course root (default: current folder)")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -297,7 +297,7 @@ def _judge_average_ce(cases, outcomes, report):
         case, out = cases[name], outcomes[name]
         target, prediction = case.args
         got = _scalar_value("average_ce", out, case)
-        want = np.asarray(ref.average_ce(target, prediction))
+        want = np.asarray(ref.average_ce(target.astype(np.float64), prediction.astype(np.float64)))
         if not close(got, want, 1e-4, 1e-7):
             raise Failure(_ce_mismatch(target.astype(float), prediction.astype(float), got, want, name))
 
@@ -421,7 +421,7 @@ def _judge_accuracy(cases, outcomes, report):
         out = outcomes[case.name]
         target, prediction = case.args
         got = _scalar_value("accuracy", out, case)
-        want = ref.accuracy(target, prediction)
+        want = float(ref.accuracy(target, prediction))
         if close(got, np.asarray(want), 0.0, 1e-9):
             continue
         g, n = float(got), target.shape[0]

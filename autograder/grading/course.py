@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +65,12 @@ class Course:
         config.CourseDirectory.db_url = self.gradebook_url
         # nbgrader's apps log every step at INFO; the pipeline reports what matters itself.
         config.Application.log_level = logging.WARNING
+        # Kernels talk over IPC sockets in a private folder rather than TCP on loopback: no open ports,
+        # and no "running over TCP without encryption" warning from every kernel.
+        sockets = Path(tempfile.mkdtemp(prefix="nnfs-kernels-"))
+        atexit.register(shutil.rmtree, sockets, True)
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = str(sockets / "kernel")
         return config
 
     def api(self):

@@ -1,0 +1,41 @@
+"""Reading source and release notebooks in tests: cells by grade id, solution and hidden regions."""
+
+import re
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTION = re.compile(r"^[ \t]*### BEGIN SOLUTION\n(.*?)^[ \t]*### END SOLUTION\n?", re.S | re.M)
+HIDDEN = re.compile(r"^### BEGIN HIDDEN TESTS\n(.*?)^### END HIDDEN TESTS\n?", re.S | re.M)
+
+
+def assignments():
+    return sorted(p.name for p in (ROOT / "source").iterdir() if (p / f"{p.name}.ipynb").is_file())
+
+
+def read(kind, assignment):
+    return nbformat.read(str(ROOT / kind / assignment / f"{assignment}.ipynb"), as_version=4)
+
+
+def nbgrader_meta(cell):
+    return cell.metadata.get("nbgrader", {})
+
+
+def cells(nb, **flags):
+    """nbgrader cells whose metadata has all the given flags, e.g. cells(nb, grade=True, solution=False)."""
+    return [c for c in nb.cells if nbgrader_meta(c) and all(nbgrader_meta(c).get(k) == v for k, v in flags.items())]
+
+
+def by_id(nb):
+    return {nbgrader_meta(c)["grade_id"]: c for c in nb.cells if "grade_id" in nbgrader_meta(c)}
+
+
+def solution_text(source):
+    """The cell as the solution author wrote it, with the markers removed (what runs in the source)."""
+    return re.sub(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", "", source, flags=re.M)
+
+
+def autograded_functions(nb):
+    """grade ids of autograded answer cells (code, solution, not graded)."""
+    return [nbgrader_meta(c)["grade_id"] for c in cells(nb, solution=True, grade=False) if c.cell_type == "code"]

@@ -1,0 +1,246 @@
+"""End to end through nbgrader: release, the example students, mutants in real notebooks, a broken file.
+
+One course directory (a copy of the repository's course files in a temporary folder) is released and
+graded once per test session; the tests read what that run produced.
+"""
+
+import inspect
+import shutil
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+import catalogue_a1
+from autograder.checks import a1_helpers as a1_checks
+from autograder.examples import ExampleStudent, build_submission, example_students, write_submissions
+from autograder.grading import pipeline
+from autograder.grading.course import Course
+from notebooks import ROOT, by_id, nbgrader_meta, solution_text
+
+A1 = "a1_helpers"
+A1_FUNCTIONS = list(a1_checks.POINTS)
+FULL = {f"{name}_tests": float(points) for name, points in a1_checks.POINTS.items()} | {"integrity": 0.0}
+
+# The grades the bundled examples must get, cell by cell (the demo prints these).
+EXPECTED_EXAMPLES = {
+    "example-ada": FULL,
+    "example-grace": FULL,
+    "example-eve": FULL,
+    "example-carol": {k: 0.0 for k in FULL},
+    "example-bob": FULL
+    | {"relu_tests": 0.5, "softmax_tests": 1.5, "average_ce_tests": 0.0, "grad_ce_tests": 0.0, "accuracy_tests": 0.0},
+}
+
+
+def _reference_answers():
+    source = nbformat.read(str(ROOT / "source" / A1 / f"{A1}.ipynb"), as_version=4)
+    return {g: solution_text(c.source) for g, c in by_id(source).items() if nbgrader_meta(c).get("solution") and c.cell_type == "code"}
+
+
+def _as_cell(function, fn):
+    """A catalogue function as a student would type it into the cell for `function`."""
+    text = inspect.getsource(fn).replace(f"def {fn.__name__}(", f"def {function}(")
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("@"))
+    helpers = inspect.getsource(catalogue_a1._stable_softmax) if "_stable_softmax" in text else ""
+    return "import math\n\n" + helpers + "\n" + text
+
+
+def _catalogue_student(student_id, picks):
+    answers = _reference_answers()
+    for function, fn in picks:
+        answers[function] = _as_cell(function, fn)
+    return ExampleStudent(student_id, A1, "e2e", answers=answers)
+
+
+def _pick(names, table):
+    found = {fn.__name__: (entry[0], fn) for entry in table for fn in [entry[1]]}
+    return [found[n] for n in names]
+
+
+E2E_MUTANTS = _pick(
+    [
+        "softmax_without_max_shift",  # partial credit, and overflow warnings that must not zero the cell
+        "relu_in_place_with_out",
+        "average_ce_naive_nan_on_zero_prediction",  # RuntimeWarnings from log(0)
+        "grad_ce_takes_logits_as_probabilities",
+        "accuracy_as_percentage",
+    ],
+    catalogue_a1.MUTANTS,
+)
+E2E_ALTERNATIVES = _pick(
+    ["relu_python_loops", "softmax_pure_python_math", "compute_layer_einsum", "average_ce_keepdims_array", "grad_ce_log_sum_exp", "accuracy_python_loop"],
+    catalogue_a1.CORRECT,
+)
+
+
+def _expected_by_direct_checks(student):
+    """Per-cell scores from running the same cells in this process and calling the checks directly."""
+    namespace = {}
+    exec("import numpy as np", namespace)
+    for function in A1_FUNCTIONS:
+        exec(student.answers[function], namespace)
+    scores = {"integrity": 0.0}
+    for function in A1_FUNCTIONS:
+        try:
+            scores[f"{function}_tests"] = a1_checks.CHECKS[function](namespace[function])
+        except AssertionError:
+            scores[f"{function}_tests"] = 0.0
+    return scores
+
+
+@pytest.fixture(scope="session")
+def course(tmp_path_factory):
+    root = tmp_path_factory.mktemp("course")
+    for name in ("source", "nbgrader_config.py"):
+        src = ROOT / name
+        shutil.copytree(src, root / name) if src.is_dir() else shutil.copy(src, root / name)
+    course = Course(root)
+    pipeline.generate_release(course, A1)
+    return course
+
+
+@pytest.fixture(scope="session")
+def graded(course):
+    root = course.root
+    write_submissions(root, A1)
+    extra = {
+        "e2e-mutants": _catalogue_student("e2e-mutants", E2E_MUTANTS),
+        "e2e-alternatives": _catalogue_student("e2e-alternatives", E2E_ALTERNATIVES),
+    }
+    for student in extra.values():
+        path = course.submitted_notebook(student.student_id, A1)
+        path.parent.mkdir(parents=True)
+        path.write_text(build_submission(course.release_notebook(A1), student))
+
+    # The instructor's own source notebook, submitted as is: must get full marks.
+    shutil.copytree(root / "source" / A1, root / "submitted" / "e2e-solution" / A1)
+
+    # A student who stripped the metadata of a test cell and emptied it, and edited another test cell.
+    nb = nbformat.read(str(course.submitted_notebook("example-ada", A1)), as_version=4)
+    cells = by_id(nb)
+    cells["softmax_tests"].metadata.pop("nbgrader")
+    cells["softmax_tests"].source = "pass"
+    cells["relu_tests"].source = "print('all good')"
+    cells["relu"].source = "def relu(x):\n    return x"
+    tampered = course.submitted_notebook("e2e-tampered", A1)
+    tampered.parent.mkdir(parents=True)
+    nbformat.write(nb, str(tampered))
+
+    results = pipeline.grade_assignment(course, A1, progress=None)
+    return {r.student: r for r in results}, extra
+
+
+def test_release_is_in_sync_with_source(course):
+    committed = (ROOT / "release" / A1 / f"{A1}.ipynb").read_text()
+    regenerated = course.release_notebook(A1).read_text()
+    assert regenerated == committed, "release/ is out of date: run `nnfs release` and commit release/"
+
+
+def test_source_notebook_gets_full_marks(graded):
+    results, _ = graded
+    assert results["e2e-solution"].cells == {k: (v, v) for k, v in FULL.items()} | {"integrity": (0.0, 0.0)}
+    assert results["e2e-solution"].score == 10.0
+
+
+def test_untouched_release_gets_zero_on_autograded_cells(graded):
+    results, _ = graded
+    carol = results["example-carol"]
+    assert carol.status == "graded" and carol.score == 0.0
+    assert all(score == 0.0 for score, _ in carol.cells.values())
+    assert "integrity declaration left blank" in carol.notes
+
+
+@pytest.mark.parametrize("student", sorted(EXPECTED_EXAMPLES))
+def test_example_students_get_exactly_the_expected_grades(graded, student):
+    results, _ = graded
+    r = results[student]
+    assert r.status == "graded", r.reason
+    assert {k: s for k, (s, _) in r.cells.items()} == EXPECTED_EXAMPLES[student]
+    assert r.score == sum(EXPECTED_EXAMPLES[student].values()) and r.max_score == 10.0
+
+
+def test_example_notes(graded):
+    results, _ = graded
+    assert "integrity declaration left blank" in results["example-bob"].notes
+    assert not any("integrity" in n for n in results["example-ada"].notes)
+    assert results["example-eve"].notes == ["deleted cells restored from the gradebook and graded: softmax_tests, grad_ce_tests"]
+
+
+def test_broken_notebook_is_reported_and_does_not_stop_the_run(graded):
+    results, _ = graded
+    dan = results["example-dan"]
+    assert dan.status == "error" and "not valid JSON" in dan.reason and dan.score is None
+    assert results["example-grace"].status == "graded"  # graded after dan, alphabetically
+
+
+def test_every_example_student_was_graded_or_reported(graded):
+    results, _ = graded
+    assert {s.student_id for s in example_students(A1)} <= set(results)
+
+
+@pytest.mark.parametrize("student_id", ["e2e-mutants", "e2e-alternatives"])
+def test_nbgrader_scores_equal_the_checks_called_directly(graded, student_id):
+    results, extra = graded
+    expected = _expected_by_direct_checks(extra[student_id])
+    got = {k: s for k, (s, _) in results[student_id].cells.items()}
+    assert got == expected
+    if student_id == "e2e-alternatives":
+        assert got == FULL
+    else:
+        assert got["softmax_tests"] == 1.5 and got["relu_tests"] == 0.5 and got["average_ce_tests"] == 1.0
+        assert got["grad_ce_tests"] == 0.0 and got["accuracy_tests"] == 0.0
+
+
+def test_stripped_and_edited_test_cells_are_restored_and_graded(graded):
+    results, _ = graded
+    r = results["e2e-tampered"]
+    assert r.cells["softmax_tests"] == (3.0, 3.0)  # restored and passed: softmax itself is right
+    assert r.cells["relu_tests"] == (0.0, 1.0)  # edited test replaced by the real one: relu is wrong
+    assert any("restored" in n and "softmax_tests" in n for n in r.notes)
+
+
+def test_feedback_is_written_and_shows_the_mistake_not_the_test_data(graded, course):
+    html = course.feedback_html("example-bob", A1).read_text()
+    # Hidden checks that gave partial credit say why; failed visible tests say why too.
+    assert "Subtract each row" in html and "changed its input x in place" in html
+    assert "divide by N (samples), not N*K" in html and "not a percentage" in html
+    assert "1e4 - 3" not in html and "default_rng(202)" not in html  # test data stays in the package
+
+
+def test_grades_csv_and_table(graded, course, tmp_path):
+    results, _ = graded
+    everything = pipeline.save_results(course, list(results.values()))
+    csv_path = tmp_path / "grades.csv"
+    pipeline.write_grades_csv(csv_path, everything)
+    rows = csv_path.read_text().splitlines()
+    assert rows[0] == "student_id,assignment,score,max_score,status,notes"
+    assert "example-ada,a1_helpers,10,10,graded," in rows
+    assert any(r.startswith("example-dan,a1_helpers,,,error,") for r in rows)
+    table = pipeline.format_table(everything)
+    assert "example-bob" in table and "3 / 10" in table and "ERROR" in table
+    assert pipeline.load_results(course) == everything
+
+
+def test_numpy_scalar_and_oversized_partial_credit_are_nbgrader_traps():
+    """Why checks return plain floats: nbgrader parses the text of the last expression."""
+    from nbgrader.utils import determine_grade
+
+    def cell(text, points=2):
+        return nbformat.from_dict(
+            {
+                "cell_type": "code",
+                "metadata": {"nbgrader": {"grade": True, "solution": False, "points": points, "grade_id": "t"}},
+                "outputs": [{"output_type": "execute_result", "data": {"text/plain": text}, "metadata": {}, "execution_count": 1}],
+                "source": "",
+                "execution_count": 1,
+            }
+        )
+
+    assert determine_grade(cell(repr(np.float64(0.5)))) == (2.0, 2.0)  # a numpy scalar scores full marks
+    assert determine_grade(cell("True")) == (2.0, 2.0)
+    with pytest.raises(ValueError):
+        determine_grade(cell("3.0"))  # above the cell's points: the whole notebook fails
+    partial = a1_checks.check_softmax(catalogue_a1.softmax_without_max_shift)
+    assert determine_grade(cell(repr(partial), points=3)) == (1.5, 3.0)
