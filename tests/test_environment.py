@@ -14,7 +14,8 @@ def _normalise(spec):
 def test_conda_and_pip_name_the_same_dependencies_and_ranges():
     pip = dict(_normalise(d) for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
     conda = {}
-    for line in (ROOT / "environment.yml").read_text().splitlines():
+    text = (ROOT / "environment.yml").read_text()
+    for line in text[text.index("dependencies:") :].splitlines():
         m = re.match(r"\s{2}- ([A-Za-z].*)$", line)  # top-level conda dependencies only
         if m and not m.group(1).startswith(("python", "pip")):
             name, spec = _normalise(m.group(1))
