@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +79,12 @@ class Course:
         """One NbGraderAPI for the whole run: nbgrader's ~3 s start-up is paid once, not per student."""
         if self._api is None:
             from nbgrader.apps import NbGraderAPI
+
+            # nbgrader shells out to `alembic` (gradebook migrations) by name: make sure the one
+            # beside this interpreter is found even when the virtual environment is not activated.
+            bin_dir = str(Path(sys.executable).parent)
+            if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+                os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 
             api = NbGraderAPI(config=self.config())
             api.log.setLevel(logging.WARNING)
