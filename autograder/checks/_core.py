@@ -16,6 +16,7 @@ credit; a numpy scalar would score full marks and a value above the points would
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import warnings
 from dataclasses import dataclass, field
@@ -48,17 +49,22 @@ class Failure(AssertionError):
 
 @dataclass(frozen=True)
 class Case:
-    """One call of the student's function: positional arguments (arrays are copied per call)."""
+    """One call of the student's function: positional arguments (copied for every call).
+
+    ``call(fn, *args)``, when given, is a trusted driver that calls the student's function several
+    times (an optimizer over a few steps) and returns what should be judged.
+    """
 
     name: str
     args: tuple
+    call: Callable | None = None
 
 
 @dataclass
 class Outcome:
     """What one call produced, as plain data (no object from the student survives in here)."""
 
-    value: np.ndarray | None = None  # always a plain ndarray (0-d for scalars) of a numeric dtype
+    value: object = None  # a plain ndarray (0-d for numbers), or a tuple/dict of them (see to_plain)
     was_scalar: bool = False  # the function returned a number rather than an ndarray
     error: str | None = None  # "TypeError: ..." when the call raised or returned something unusable
     mutated: tuple = ()  # indices of the arguments the function changed in place
@@ -79,8 +85,7 @@ def quiet():
         yield sink
 
 
-def to_plain(obj) -> tuple[np.ndarray | None, bool, str | None]:
-    """Convert a student's return value into (plain ndarray, was_scalar, error message)."""
+def _convert_leaf(obj):
     kind = type(obj)
     if kind is bool or kind is _bool_:
         return None, True, "returned a bool where a number or an array was expected"
@@ -102,28 +107,77 @@ def to_plain(obj) -> tuple[np.ndarray | None, bool, str | None]:
     return None, False, f"returned an object of type {kind.__name__}; expected a number or a numpy array"
 
 
-def run_case(fn: Callable, case: Case) -> Outcome:
+def to_plain(obj, depth: int = 0) -> tuple:
+    """Convert a student's return value into (plain value, was_scalar, error message).
+
+    A plain value is an ndarray (0-d for numbers), or, one level deep, a tuple of them (functions that
+    return several arrays) or a dict of them with string keys (gradients keyed like the model).
+    """
+    kind = type(obj)
+    if depth == 0 and kind is tuple:
+        items = []
+        for i, item in enumerate(obj):
+            value, _, error = to_plain(item, depth + 1)
+            if error:
+                return None, False, f"item {i} of the returned tuple: {error.removeprefix('returned ')}"
+            items.append(value)
+        return tuple(items), False, None
+    if depth == 0 and kind is dict:
+        values = {}
+        for key, item in obj.items():
+            if type(key) is not str:
+                return None, False, f"returned a dict with a key of type {type(key).__name__}; use the model's names"
+            value, _, error = to_plain(item, depth + 1)
+            if error:
+                return None, False, f"entry '{key}' of the returned dict: {error.removeprefix('returned ')}"
+            values[key] = value
+        return values, False, None
+    return _convert_leaf(obj)
+
+
+def _copy(arg):
+    """A private copy of an argument, so the student's function cannot change the case's data."""
+    if isinstance(arg, _ndarray):
+        return arg.copy()
+    if isinstance(arg, dict):
+        return {k: _copy(v) for k, v in arg.items()}
+    if isinstance(arg, (list, tuple)):
+        return type(arg)(_copy(v) for v in arg)
+    if isinstance(arg, np.random.Generator):
+        return copy.deepcopy(arg)
+    return arg
+
+
+def _unchanged(original, now) -> bool:
+    """Is the argument the student received still equal to the case's original?"""
+    if isinstance(original, _ndarray):
+        return type(now) is _ndarray and now.shape == original.shape and bool(_array_equal(now, original, equal_nan=True))
+    if isinstance(original, dict):
+        return type(now) is dict and now.keys() == original.keys() and all(_unchanged(original[k], now[k]) for k in original)
+    if isinstance(original, (list, tuple)):
+        return type(now) is type(original) and len(now) == len(original) and all(map(_unchanged, original, now))
+    if type(original) in (int, float):
+        return type(now) is type(original) and (now == original or (now != now and original != original))
+    return True  # functions, generators, None: nothing the caller could lose
+
+
+def run_case(fn: Callable, case: Case, convert: Callable = to_plain) -> Outcome:
     """Call ``fn`` on copies of ``case.args``; never raises for anything the student's code does."""
     originals = case.args
-    copies = tuple(a.copy() if isinstance(a, _ndarray) else a for a in originals)
+    copies = tuple(_copy(a) for a in originals)
     try:
         with quiet():
-            result = fn(*copies)
-            value, was_scalar, error = to_plain(result)
+            result = case.call(fn, *copies) if case.call else fn(*copies)
+            value, was_scalar, error = convert(result)
     except (Exception, SystemExit) as exc:  # KeyboardInterrupt (nbgrader's timeout) must propagate
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return Outcome(error=f"raised {type(exc).__name__}: {message}".rstrip(": "))
-    mutated = tuple(
-        i
-        for i, (orig, copy) in enumerate(zip(originals, copies))
-        if isinstance(orig, _ndarray)
-        and not (type(copy) is _ndarray and copy.shape == orig.shape and _array_equal(copy, orig, equal_nan=True))
-    )
+    mutated = tuple(i for i, (orig, now) in enumerate(zip(originals, copies)) if not _unchanged(orig, now))
     return Outcome(value=value, was_scalar=was_scalar, error=error, mutated=mutated)
 
 
-def run_cases(fn: Callable, cases: list[Case]) -> dict[str, Outcome]:
-    return {case.name: run_case(fn, case) for case in cases}
+def run_cases(fn: Callable, cases: list[Case], convert: Callable = to_plain) -> dict[str, Outcome]:
+    return {case.name: run_case(fn, case, convert) for case in cases}
 
 
 def fmt(a, digits: int = 4) -> str:
@@ -190,6 +244,7 @@ class Check:
     points: float
     make_cases: Callable[[], list]
     judge: Judge
+    convert: Callable = to_plain  # how a return value becomes plain data (see to_plain)
     _cases: list | None = field(default=None, repr=False)
 
     def cases(self) -> list[Case]:
@@ -206,12 +261,15 @@ class Check:
         except Failure as failure:
             report.lost = report.points
             report.notes.insert(0, str(failure))
+        except Exception as exc:  # an output of a shape the judge did not foresee: still a clear 0
+            report.lost = report.points
+            report.notes.insert(0, f"{self.name}: its output could not be checked ({type(exc).__name__}: {exc})")
         return report
 
     def __call__(self, fn: Callable) -> float:
         if not callable(fn):
             raise Failure(f"{self.name} is not a function (got {type(fn).__name__}); define it with def {self.name}(...)")
-        report = self.evaluate(run_cases(fn, self.cases()))
+        report = self.evaluate(run_cases(fn, self.cases(), self.convert))
         if report.score <= 0:
             raise Failure("\n".join(report.notes))
         for note in report.notes:
@@ -220,9 +278,13 @@ class Check:
         return float(round(report.score, 2))
 
 
-def expect_ok(name: str, outcome: Outcome, case: Case) -> None:
+def expect_ok(name: str, outcome: Outcome, case: Case, returns: type = np.ndarray) -> None:
+    """Fail unless the call succeeded and returned the expected kind of plain value."""
     if not outcome.ok:
         raise Failure(f"{name} {outcome.error} (on test input '{case.name}')")
+    if not isinstance(outcome.value, returns):
+        wanted = {np.ndarray: "a numpy array or a number", tuple: "a tuple", dict: "a dict"}.get(returns, returns.__name__)
+        raise Failure(f"{name} returned a {type(outcome.value).__name__} on test input '{case.name}'; expected {wanted}")
 
 
 def mutation_note(name: str, case: Case, outcome: Outcome, arg_names: tuple[str, ...]) -> str:
