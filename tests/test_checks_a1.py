@@ -1,40 +1,11 @@
-"""The a1 checks against the mutation catalogue and the correct alternatives (fast: no notebooks)."""
+"""The a1 checks: plain-float scores, quiet stderr, untrusted outputs, student exceptions (no notebooks)."""
 
 import numpy as np
 import pytest
 
 from autograder.checks import a1_helpers as checks
 from autograder.reference import a1_helpers as ref
-from catalogue_a1 import CORRECT, MUTANTS
-
-
-def _grade(check, fn):
-    """(score, message): the points a check gives and everything it said."""
-    try:
-        return check(fn), ""
-    except AssertionError as failure:
-        return 0.0, str(failure)
-
-
-@pytest.mark.parametrize("function, mutant, score, fragment", MUTANTS, ids=[m[1].__name__ for m in MUTANTS])
-def test_mutant_loses_points_with_a_message_naming_the_mistake(function, mutant, score, fragment, capsys):
-    got, message = _grade(checks.CHECKS[function], mutant)
-    message += capsys.readouterr().out
-    assert got == score, message
-    assert got < checks.POINTS[function]
-    assert fragment in message, message
-
-
-@pytest.mark.parametrize("function, alternative", CORRECT, ids=[c[1].__name__ for c in CORRECT])
-def test_correct_alternative_gets_full_marks(function, alternative, capsys):
-    got, message = _grade(checks.CHECKS[function], alternative)
-    assert got == checks.POINTS[function], message + capsys.readouterr().out
-    assert capsys.readouterr().out == ""
-
-
-def test_catalogue_is_big_enough_and_covers_every_function():
-    assert len(MUTANTS) >= 25 and len(CORRECT) >= 10
-    assert {m[0] for m in MUTANTS} == set(checks.POINTS) == {c[0] for c in CORRECT}
+from catalogue_a1 import softmax_without_max_shift
 
 
 @pytest.mark.parametrize("name", list(checks.POINTS))
@@ -44,7 +15,7 @@ def test_reference_gets_full_marks_as_a_plain_float(name):
 
 
 def test_partial_credit_is_a_plain_float_within_the_points():
-    score = checks.check_softmax(lambda x: (lambda e: e / e.sum(axis=1, keepdims=True))(np.exp(x)))
+    score = checks.check_softmax(softmax_without_max_shift)
     assert type(score) is float and 0 < score < checks.POINTS["softmax"]
     assert repr(score) == "1.5"  # the text nbgrader parses as the cell's score
 
