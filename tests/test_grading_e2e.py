@@ -14,14 +14,18 @@ import pytest
 
 import catalogue_a1
 from autograder.checks import a1_helpers as a1_checks
+from autograder.checks import a2_backprop as a2_checks
 from autograder.examples import ExampleStudent, build_submission, example_students, write_submissions
 from autograder.grading import pipeline
 from autograder.grading.course import Course
 from notebooks import ROOT, by_id, nbgrader_meta, solution_text
 
 A1 = "a1_helpers"
+A2 = "a2_backprop"
 A1_FUNCTIONS = list(a1_checks.POINTS)
 FULL = {f"{name}_tests": float(points) for name, points in a1_checks.POINTS.items()} | {"integrity": 0.0}
+A2_AUTO = {f"{name}_tests": float(points) for name, points in a2_checks.POINTS.items()}
+A2_MANUAL = {"deriv_softmax_jacobian": 2.0, "deriv_dl_do": 1.0, "deriv_param_grads": 4.0}
 
 # The grades the bundled examples must get, cell by cell (the demo prints these).
 EXPECTED_EXAMPLES = {
@@ -97,7 +101,8 @@ def course(tmp_path_factory):
         src = ROOT / name
         shutil.copytree(src, root / name) if src.is_dir() else shutil.copy(src, root / name)
     course = Course(root)
-    pipeline.generate_release(course, A1)
+    for assignment in course.assignments():
+        pipeline.generate_release(course, assignment)
     return course
 
 
@@ -128,24 +133,29 @@ def graded(course):
     tampered.parent.mkdir(parents=True)
     nbformat.write(nb, str(tampered))
 
-    results = pipeline.grade_assignment(course, A1, progress=None)
-    return {r.student: r for r in results}, extra
+    results = {r.student: r for r in pipeline.grade_assignment(course, A1, progress=None)}
+
+    write_submissions(root, A2)
+    shutil.copytree(root / "source" / A2, root / "submitted" / "e2e-solution" / A2)
+    results_a2 = {r.student: r for r in pipeline.grade_assignment(course, A2, progress=None)}
+    return results, extra, results_a2
 
 
-def test_release_is_in_sync_with_source(course):
-    committed = (ROOT / "release" / A1 / f"{A1}.ipynb").read_text()
-    regenerated = course.release_notebook(A1).read_text()
+@pytest.mark.parametrize("assignment", sorted(p.name for p in (ROOT / "source").iterdir() if p.is_dir()))
+def test_release_is_in_sync_with_source(course, assignment):
+    committed = (ROOT / "release" / assignment / f"{assignment}.ipynb").read_text()
+    regenerated = course.release_notebook(assignment).read_text()
     assert regenerated == committed, "release/ is out of date: run `nnfs release` and commit release/"
 
 
 def test_source_notebook_gets_full_marks(graded):
-    results, _ = graded
+    results, *_ = graded
     assert results["e2e-solution"].cells == {k: (v, v) for k, v in FULL.items()} | {"integrity": (0.0, 0.0)}
     assert results["e2e-solution"].score == 10.0
 
 
 def test_untouched_release_gets_zero_on_autograded_cells(graded):
-    results, _ = graded
+    results, *_ = graded
     carol = results["example-carol"]
     assert carol.status == "graded" and carol.score == 0.0
     assert all(score == 0.0 for score, _ in carol.cells.values())
@@ -154,7 +164,7 @@ def test_untouched_release_gets_zero_on_autograded_cells(graded):
 
 @pytest.mark.parametrize("student", sorted(EXPECTED_EXAMPLES))
 def test_example_students_get_exactly_the_expected_grades(graded, student):
-    results, _ = graded
+    results, *_ = graded
     r = results[student]
     assert r.status == "graded", r.reason
     assert {k: s for k, (s, _) in r.cells.items()} == EXPECTED_EXAMPLES[student]
@@ -162,27 +172,27 @@ def test_example_students_get_exactly_the_expected_grades(graded, student):
 
 
 def test_example_notes(graded):
-    results, _ = graded
+    results, *_ = graded
     assert "integrity declaration left blank" in results["example-bob"].notes
     assert not any("integrity" in n for n in results["example-ada"].notes)
     assert results["example-eve"].notes == ["deleted cells restored from the gradebook and graded: softmax_tests, grad_ce_tests"]
 
 
 def test_broken_notebook_is_reported_and_does_not_stop_the_run(graded):
-    results, _ = graded
+    results, *_ = graded
     dan = results["example-dan"]
     assert dan.status == "error" and "not valid JSON" in dan.reason and dan.score is None
     assert results["example-grace"].status == "graded"  # graded after dan, alphabetically
 
 
 def test_every_example_student_was_graded_or_reported(graded):
-    results, _ = graded
+    results, *_ = graded
     assert {s.student_id for s in example_students(A1)} <= set(results)
 
 
 @pytest.mark.parametrize("student_id", ["e2e-mutants", "e2e-alternatives"])
 def test_nbgrader_scores_equal_the_checks_called_directly(graded, student_id):
-    results, extra = graded
+    results, extra, _ = graded
     expected = _expected_by_direct_checks(extra[student_id])
     got = {k: s for k, (s, _) in results[student_id].cells.items()}
     assert got == expected
@@ -194,7 +204,7 @@ def test_nbgrader_scores_equal_the_checks_called_directly(graded, student_id):
 
 
 def test_stripped_and_edited_test_cells_are_restored_and_graded(graded):
-    results, _ = graded
+    results, *_ = graded
     r = results["e2e-tampered"]
     assert r.cells["softmax_tests"] == (3.0, 3.0)  # restored and passed: softmax itself is right
     assert r.cells["relu_tests"] == (0.0, 1.0)  # edited test replaced by the real one: relu is wrong
@@ -210,7 +220,7 @@ def test_feedback_is_written_and_shows_the_mistake_not_the_test_data(graded, cou
 
 
 def test_grades_csv_and_table(graded, course, tmp_path):
-    results, _ = graded
+    results, *_ = graded
     everything = pipeline.save_results(course, list(results.values()))
     csv_path = tmp_path / "grades.csv"
     pipeline.write_grades_csv(csv_path, everything)
@@ -244,3 +254,35 @@ def test_numpy_scalar_and_oversized_partial_credit_are_nbgrader_traps():
         determine_grade(cell("3.0"))  # above the cell's points: the whole notebook fails
     partial = a1_checks.check_softmax(catalogue_a1.softmax_without_max_shift)
     assert determine_grade(cell(repr(partial), points=3)) == (1.5, 3.0)
+
+
+# ----------------------------------------------------------------------------------- a2_backprop
+
+EXPECTED_A2 = {
+    "example-ada": A2_AUTO,
+    "example-carol": {k: 0.0 for k in A2_AUTO},
+    "example-bob": A2_AUTO
+    | {"grad_wrt_wo_tests": 0.0, "grad_wrt_wh_tests": 2.5, "numerical_gradient_tests": 0.0,
+       "relative_error_tests": 0.5, "scalar_backward_tests": 0.0, "momentum_update_tests": 0.0},
+}
+
+
+@pytest.mark.parametrize("student", ["e2e-solution", *sorted(EXPECTED_A2)])
+def test_a2_autograded_cells(graded, student):
+    *_, results = graded
+    r = results[student]
+    assert r.status == "graded", r.reason
+    expected = EXPECTED_A2.get(student, A2_AUTO)
+    assert {k: s for k, (s, _) in r.cells.items() if k in A2_AUTO} == expected
+    assert r.max_score == sum(A2_AUTO.values()) + sum(A2_MANUAL.values())
+
+
+def test_a2_derivations_wait_for_a_grader_unless_left_blank(graded):
+    *_, results = graded
+    for student in ("e2e-solution", "example-ada"):
+        assert f"needs manual grading: {', '.join(A2_MANUAL)}" in results[student].notes
+        assert results[student].score == sum(A2_AUTO.values())  # manual points are not in yet
+    # nbgrader scores an unchanged answer cell 0 without asking a grader
+    assert not any("needs manual grading" in n for n in results["example-carol"].notes)
+    assert all(results["example-carol"].cells[k] == (0.0, v) for k, v in A2_MANUAL.items())
+    assert "needs manual grading: deriv_softmax_jacobian" in results["example-bob"].notes
