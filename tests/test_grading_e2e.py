@@ -15,6 +15,7 @@ import pytest
 import catalogue_a1
 from autograder.checks import a1_helpers as a1_checks
 from autograder.checks import a2_backprop as a2_checks
+from autograder.checks import a3_moons as a3_checks
 from autograder.examples import ExampleStudent, build_submission, example_students, write_submissions
 from autograder.grading import pipeline
 from autograder.grading.course import Course
@@ -22,10 +23,12 @@ from notebooks import ROOT, by_id, nbgrader_meta, solution_text
 
 A1 = "a1_helpers"
 A2 = "a2_backprop"
+A3 = "a3_moons"
 A1_FUNCTIONS = list(a1_checks.POINTS)
 FULL = {f"{name}_tests": float(points) for name, points in a1_checks.POINTS.items()} | {"integrity": 0.0}
 A2_AUTO = {f"{name}_tests": float(points) for name, points in a2_checks.POINTS.items()}
 A2_MANUAL = {"deriv_softmax_jacobian": 2.0, "deriv_dl_do": 1.0, "deriv_param_grads": 4.0}
+A3_AUTO = {f"{name}_tests": float(points) for name, points in a3_checks.POINTS.items()}
 
 # The grades the bundled examples must get, cell by cell (the demo prints these).
 EXPECTED_EXAMPLES = {
@@ -135,10 +138,12 @@ def graded(course):
 
     results = {r.student: r for r in pipeline.grade_assignment(course, A1, progress=None)}
 
-    write_submissions(root, A2)
-    shutil.copytree(root / "source" / A2, root / "submitted" / "e2e-solution" / A2)
-    results_a2 = {r.student: r for r in pipeline.grade_assignment(course, A2, progress=None)}
-    return results, extra, results_a2
+    later = {}
+    for assignment in (A2, A3):
+        write_submissions(root, assignment)
+        shutil.copytree(root / "source" / assignment, root / "submitted" / "e2e-solution" / assignment)
+        later[assignment] = {r.student: r for r in pipeline.grade_assignment(course, assignment, progress=None)}
+    return results, extra, later
 
 
 @pytest.mark.parametrize("assignment", sorted(p.name for p in (ROOT / "source").iterdir() if p.is_dir()))
@@ -269,8 +274,8 @@ EXPECTED_A2 = {
 
 @pytest.mark.parametrize("student", ["e2e-solution", *sorted(EXPECTED_A2)])
 def test_a2_autograded_cells(graded, student):
-    *_, results = graded
-    r = results[student]
+    *_, later = graded
+    r = later[A2][student]
     assert r.status == "graded", r.reason
     expected = EXPECTED_A2.get(student, A2_AUTO)
     assert {k: s for k, (s, _) in r.cells.items() if k in A2_AUTO} == expected
@@ -278,7 +283,8 @@ def test_a2_autograded_cells(graded, student):
 
 
 def test_a2_derivations_wait_for_a_grader_unless_left_blank(graded):
-    *_, results = graded
+    *_, later = graded
+    results = later[A2]
     for student in ("e2e-solution", "example-ada"):
         assert f"needs manual grading: {', '.join(A2_MANUAL)}" in results[student].notes
         assert results[student].score == sum(A2_AUTO.values())  # manual points are not in yet
@@ -286,3 +292,22 @@ def test_a2_derivations_wait_for_a_grader_unless_left_blank(graded):
     assert not any("needs manual grading" in n for n in results["example-carol"].notes)
     assert all(results["example-carol"].cells[k] == (0.0, v) for k, v in A2_MANUAL.items())
     assert "needs manual grading: deriv_softmax_jacobian" in results["example-bob"].notes
+
+
+# -------------------------------------------------------------------------------------- a3_moons
+
+EXPECTED_A3 = {
+    "e2e-solution": A3_AUTO,
+    "example-ada": A3_AUTO,
+    "example-carol": {k: 0.0 for k in A3_AUTO},
+    "example-bob": A3_AUTO | {"backward_tests": 0.0, "gradient_step_tests": 0.5, "train_tests": 0.0},
+}
+
+
+@pytest.mark.parametrize("student", sorted(EXPECTED_A3))
+def test_a3_autograded_cells(graded, student):
+    *_, later = graded
+    r = later[A3][student]
+    assert r.status == "graded", r.reason
+    assert {k: s for k, (s, _) in r.cells.items() if k in A3_AUTO} == EXPECTED_A3[student]
+    assert r.max_score == sum(A3_AUTO.values()) + 4.0  # the derivation is graded by hand

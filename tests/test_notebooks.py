@@ -155,3 +155,36 @@ def test_hidden_blocks_call_only_checks():
         for cell in cells(read("source", a), grade=True, solution=False):
             for block in HIDDEN.findall(cell.source):
                 assert not re.search(r"np\.|\[|assert", block), f"{a}: hidden block has test data: {block!r}"
+
+
+def _partially_right_mutants():
+    from test_catalogues import MUTANTS  # (assignment, function, mutant, score, fragment)
+
+    return [m for m in MUTANTS if m[3] > 0]
+
+
+@pytest.mark.parametrize(
+    "assignment, function, mutant, score, fragment", _partially_right_mutants(), ids=[m[2].__name__ for m in _partially_right_mutants()]
+)
+def test_visible_tests_pass_code_that_earns_partial_credit(assignment, function, mutant, score, fragment, capsys):
+    """A visible assert that fails zeroes the whole cell, so it must never fail where the hidden check
+    gives partial credit (an input changed in place, an edge case): that must be a printed warning."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    namespace = {}
+    for cell in read("source", assignment).cells:
+        meta = nbgrader_meta(cell)
+        if cell.cell_type != "code" or not meta:
+            continue
+        if meta.get("solution") or meta.get("locked") and not meta.get("grade"):
+            exec(compile(solution_text(cell.source), meta["grade_id"], "exec"), namespace)
+            if meta["grade_id"] == function:
+                namespace[function] = mutant
+        elif meta.get("grade"):
+            visible = HIDDEN.sub("", cell.source)
+            exec(compile(visible, meta["grade_id"], "exec"), namespace)
+            if meta["grade_id"] == f"{function}_tests":
+                break
+    else:
+        pytest.fail(f"no test cell for {function}")
