@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from .grading.course import Course
 from .grading import pipeline
+from .grading.course import Course
 
 
 def _assignments(course: Course, names: list[str]) -> list[str]:
@@ -20,6 +20,9 @@ def _assignments(course: Course, names: list[str]) -> list[str]:
     if unknown:
         raise SystemExit(f"unknown assignment(s) {', '.join(unknown)}; the course has: {', '.join(known)}")
     return names or known
+
+
+GRADE_DEFAULTS = {"jobs": None, "scheduler": None, "no_verify": False, "cell_timeout": 120, "notebook_timeout": 600, "memory_mb": 4096}
 
 
 def cmd_release(course: Course, args) -> None:
@@ -36,10 +39,28 @@ def cmd_examples(course: Course, args) -> None:
             print(f"submitted/{student.student_id}/{assignment}: {student.description}")
 
 
-def _grade(course: Course, assignments: list[str], students) -> list:
+def _grade(course: Course, assignments: list[str], students, args=None) -> list:
+    from .grading import coordinator
+    from .grading.sandbox import Limits
+
+    limits = Limits()
+    if args is not None:
+        limits.cell_seconds = args.cell_timeout
+        limits.notebook_seconds = args.notebook_timeout
+        limits.memory_mb = args.memory_mb
     results = []
     for assignment in assignments:
-        results += pipeline.grade_assignment(course, assignment, students)
+        print(f"grading {assignment}")
+        results += coordinator.grade(
+            course,
+            assignment,
+            students,
+            jobs=getattr(args, "jobs", None),
+            scheduler=getattr(args, "scheduler", None),
+            limits=limits,
+            verify=not getattr(args, "no_verify", False),
+            force=getattr(args, "force", False),
+        )
     return results
 
 
@@ -52,7 +73,7 @@ def _export(course: Course, results) -> None:
 
 
 def cmd_grade(course: Course, args) -> None:
-    _export(course, _grade(course, _assignments(course, args.assignments), args.student or None))
+    _export(course, _grade(course, _assignments(course, args.assignments), args.student or None, args))
 
 
 def cmd_export(course: Course, args) -> None:
@@ -69,7 +90,7 @@ def cmd_demo(course: Course, args) -> None:
         pipeline.generate_release(course, assignment)
         students = write_submissions(course.root, assignment)
         print(f"released {assignment}; {len(students)} example submissions in submitted/")
-    _export(course, _grade(course, assignments, None))
+    _export(course, _grade(course, assignments, None, argparse.Namespace(force=True, **GRADE_DEFAULTS)))
     print(f"demo finished in {time.perf_counter() - start:.1f} s")
 
 
@@ -99,6 +120,13 @@ def main(argv=None) -> int:
             p.add_argument("assignments", nargs="*", help="assignment names (default: all)")
         if name == "grade":
             p.add_argument("--student", action="append", help="grade only this student (repeatable)")
+            p.add_argument("--jobs", type=int, default=None, help="students graded in parallel (default: CPU count)")
+            p.add_argument("--scheduler", help="a Dask scheduler address (tcp://host:8786) to grade on a cluster")
+            p.add_argument("--no-verify", action="store_true", help="skip the out-of-process re-check of scores")
+            p.add_argument("--force", action="store_true", help="regrade students whose submission has not changed")
+            p.add_argument("--cell-timeout", type=int, default=GRADE_DEFAULTS["cell_timeout"], help="seconds per cell")
+            p.add_argument("--notebook-timeout", type=int, default=GRADE_DEFAULTS["notebook_timeout"], help="seconds per notebook")
+            p.add_argument("--memory-mb", type=int, default=GRADE_DEFAULTS["memory_mb"], help="memory cap per process")
     args = parser.parse_args(argv)
     course = Course(args.course)
     if not course.assignments():

@@ -17,7 +17,7 @@ from autograder.checks import a1_helpers as a1_checks
 from autograder.checks import a2_backprop as a2_checks
 from autograder.checks import a3_moons as a3_checks
 from autograder.examples import ExampleStudent, build_submission, example_students, write_submissions
-from autograder.grading import pipeline
+from autograder.grading import coordinator, pipeline
 from autograder.grading.course import Course
 from notebooks import ROOT, by_id, nbgrader_meta, solution_text
 
@@ -109,6 +109,11 @@ def course(tmp_path_factory):
     return course
 
 
+def _grade(course, assignment):
+    """The instructor's path: sandboxed workers, verification, the coordinator merging."""
+    return coordinator.grade(course, assignment, jobs=2, progress=False, log=lambda *_: None)
+
+
 @pytest.fixture(scope="session")
 def graded(course):
     root = course.root
@@ -136,13 +141,13 @@ def graded(course):
     tampered.parent.mkdir(parents=True)
     nbformat.write(nb, str(tampered))
 
-    results = {r.student: r for r in pipeline.grade_assignment(course, A1, progress=None)}
+    results = {r.student: r for r in _grade(course, A1)}
 
     later = {}
     for assignment in (A2, A3):
         write_submissions(root, assignment)
         shutil.copytree(root / "source" / assignment, root / "submitted" / "e2e-solution" / assignment)
-        later[assignment] = {r.student: r for r in pipeline.grade_assignment(course, assignment, progress=None)}
+        later[assignment] = {r.student: r for r in _grade(course, assignment)}
     return results, extra, later
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..reference import a2_backprop as ref
 from ..reference.a1_helpers import relu, softmax
-from ._core import Case, Check, Failure, close, expect_ok, fmt, mutation_note, ratio, to_plain
+from ._core import Case, Check, Failure, close, expect_ok, fmt, mutation_note, ratio, shippable, to_plain
 
 POINTS = {
     "grad_wrt_wo": 2,
@@ -224,30 +224,39 @@ check_grad_wrt_bh = _gradient_check(
 # ----------------------------------------------------------------------- gradient checking
 
 
+@shippable
 def _cubic(x):
     return float(np.sum(x**3))
+
+
+@shippable
+def _sin_weighted(w, a):
+    return float(np.sum(np.sin(w) * a))
+
+
+@shippable
+def _network_loss(w_o, x, target, w_h, b_h, b_o):
+    """The average cross-entropy of the a2 network as a function of w_o (self-contained: it is shipped)."""
+    logits = np.maximum(x @ w_h + b_h, 0) @ w_o + b_o
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return float(-np.sum(target * log_p) / x.shape[0])
 
 
 _A = np.random.default_rng(808).normal(size=(3, 4))
 
 
-def _sin_weighted(w):
-    return float(np.sum(np.sin(w) * _A))
-
-
 def _numerical_gradient_cases():
     rng = np.random.default_rng(809)
     net = _nets()[_FD_NET]
-    params = {k: net[k].copy() for k in ("w_h", "b_h", "w_o", "b_o")}
-
-    def network_loss(w_o):
-        return ref.loss(net["x"], net["target"], {**params, "w_o": w_o})
-
+    network_loss = functools.partial(
+        _network_loss, x=net["x"], target=net["target"], w_h=net["w_h"], b_h=net["b_h"], b_o=net["b_o"]
+    )
     return [
         Case("cubic, 1-D x", (_cubic, rng.normal(size=5))),
-        Case("sin weighted, 2-D x", (_sin_weighted, rng.normal(size=(3, 4)))),
+        Case("sin weighted, 2-D x", (functools.partial(_sin_weighted, a=_A), rng.normal(size=(3, 4)))),
         Case("cubic, eps = 1e-3", (_cubic, rng.normal(size=(2, 3)), 1e-3)),
-        Case("network loss w.r.t. w_o", (network_loss, params["w_o"].copy())),
+        Case("network loss w.r.t. w_o", (network_loss, net["w_o"].copy())),
     ]
 
 
@@ -457,6 +466,7 @@ def _judge_scalar_backward(cases, outcomes, report):
 # ------------------------------------------------------------------------------- training
 
 
+@shippable
 def _init_twice(fn, n_in, n_hidden, n_out, seed):
     """Two calls with generators of the same seed: the result must depend on the rng, nothing else."""
     first = fn(n_in, n_hidden, n_out, np.random.default_rng(seed))
@@ -516,6 +526,7 @@ def _judge_init_params(cases, outcomes, report):
                     raise Failure(f"init_params: {k} has mean {mean:.3g}; the weights are drawn with mean 0")
 
 
+@shippable
 def _momentum_steps(fn, w, grads, config):
     """Call the student's update once per gradient, passing the config along; return every w."""
     ws = []
@@ -592,8 +603,9 @@ _TRAIN_SETTINGS = dict(n_hidden=32, epochs=100, alpha=0.1, gamma=0.9, seed=0)
 _TRAIN_LOSS_LIMIT = 0.1  # the reference reaches about 0.02 here; without momentum the loss stays above 0.3
 
 
-def _call_train(fn, x, t, x_val, t_val):
-    return fn(x, t, x_val, t_val, **_TRAIN_SETTINGS)
+@shippable
+def _call_train(fn, x, t, x_val, t_val, settings):
+    return fn(x, t, x_val, t_val, **settings)
 
 
 def _train_convert(result):
@@ -632,7 +644,7 @@ def _numbers(series):
 
 
 def _train_cases():
-    return [Case("300 digits, hidden 32, 100 epochs", _train_problem(), call=_call_train)]
+    return [Case("300 digits, hidden 32, 100 epochs", (*_train_problem(), dict(_TRAIN_SETTINGS)), call=_call_train)]
 
 
 def _judge_train(cases, outcomes, report):

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..reference import a3_moons as ref
 from ..reference.a2_backprop import numerical_gradient
-from ._core import Case, Check, Failure, close, expect_ok, fmt, mutation_note, ratio, to_plain
+from ._core import Case, Check, Failure, close, expect_ok, fmt, mutation_note, ratio, shippable, to_plain
 
 POINTS = {"sigmoid": 1, "init_weights": 1, "forward": 2, "backward": 4, "gradient_step": 1, "train": 2}
 KEYS = ref.KEYS
@@ -96,6 +96,7 @@ def _judge_sigmoid(cases, outcomes, report):
 # ------------------------------------------------------------------------------- init_weights
 
 
+@shippable
 def _init_three(fn, n_hidden, seed):
     models = [fn(n_hidden, np.random.default_rng(s)) for s in (seed, seed, seed + 1)]
     if not all(type(m) is dict for m in models):
@@ -293,6 +294,7 @@ def moons_split():
     return train_test_split(x, y, test_size=0.3, random_state=42)
 
 
+@shippable
 def _train_call(fn, model, x, target, lr, steps):
     return fn(model, x, target, lr=lr, steps=steps)
 

@@ -1,8 +1,8 @@
-"""Release, autograde, feedback and export for a course, one student at a time, never stopping early.
+"""The pieces of grading that do not run student code: release, preflight, scores, status, export.
 
 A broken submission (invalid JSON, duplicated grade cells, a notebook nbgrader cannot grade) gets a
-status and a reason; every other student is graded normally. Only this process writes the gradebook,
-``autograded/``, ``feedback/`` and ``grades.csv``.
+status and a reason; every other student is graded normally. Running the notebooks is the workers'
+job (worker.py), in sandboxes; the coordinator (coordinator.py) is the only writer of the course.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ class StudentResult:
     notes: list = field(default_factory=list)  # what the instructor should know
     reason: str = ""  # why status is "error"
     seconds: float = 0.0
+    verified: bool = False  # scores re-checked out of process (sandboxed grading)
+    digest: str = ""  # sha256 of the submitted notebook, so a re-run can skip what is already graded
 
 
 # ------------------------------------------------------------------------------------ release
@@ -115,43 +117,6 @@ def _read_scores(course: Course, result: StudentResult) -> None:
             needs_manual = [g.name for g in notebook.grades if g.needs_manual_grade and g.max_score > 0]
             if needs_manual:
                 result.notes.append(f"needs manual grading: {', '.join(needs_manual)}")
-
-
-def autograde_student(course: Course, assignment: str, student: str) -> StudentResult:
-    start = time.perf_counter()
-    result = preflight(course, assignment, student)
-    if result.status == "graded":
-        outcome = course.api().autograde(assignment, student, force=True, create=True)
-        if outcome["success"]:
-            _read_scores(course, result)
-        else:
-            result.status = "error"
-            error = (outcome.get("error") or outcome.get("log") or "unknown error").strip().splitlines()
-            result.reason = f"nbgrader could not autograde this notebook: {error[-1] if error else 'unknown error'}"
-    result.seconds = time.perf_counter() - start
-    return result
-
-
-def generate_feedback(course: Course, result: StudentResult) -> None:
-    if result.status != "graded":
-        return
-    outcome = course.api().generate_feedback(result.assignment, result.student, force=True)
-    if not outcome["success"]:
-        result.notes.append("feedback could not be generated")
-
-
-def grade_assignment(course: Course, assignment: str, students=None, progress=print) -> list[StudentResult]:
-    """Autograde and generate feedback for every student (or the given ones) of one assignment."""
-    students = list(students) if students is not None else course.students(assignment)
-    results = []
-    for i, student in enumerate(students, 1):
-        result = autograde_student(course, assignment, student)
-        generate_feedback(course, result)
-        results.append(result)
-        if progress:
-            shown = f"{result.score:g} / {result.max_score:g}" if result.status == "graded" else f"ERROR: {result.reason}"
-            progress(f"[{i}/{len(students)}] {assignment} {student}: {shown} ({result.seconds:.1f} s)")
-    return results
 
 
 # ------------------------------------------------------------------------------------- record

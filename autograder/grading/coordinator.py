@@ -1,0 +1,251 @@
+"""Grade a class: tasks out to workers (a local process pool or a Dask cluster), results back in.
+
+The coordinator is the only writer of the course's gradebook.db, autograded/, feedback/,
+grading_status.json and grades.csv. It records each student as soon as their result arrives (status
+file written atomically), so a run that is killed half-way can be started again: students whose
+submission has not changed since they were graded are skipped, the rest are graded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import fields
+from pathlib import Path
+
+from . import pipeline
+from .course import Course
+from .pipeline import StudentResult
+from .sandbox import Limits, support
+from .worker import Task, Template, grade_task
+
+
+def make_template(course: Course, assignment: str) -> Template:
+    """generate_assignment in a scratch course: a gradebook with this assignment and nothing else."""
+    with tempfile.TemporaryDirectory(prefix="nnfs-template-") as tmp:
+        scratch = Course(Path(tmp))
+        shutil.copytree(course.root / "source" / assignment, scratch.root / "source" / assignment)
+        config = course.root / "nbgrader_config.py"
+        config_text = config.read_text() if config.is_file() else ""
+        (scratch.root / "nbgrader_config.py").write_text(config_text)
+        pipeline.generate_release(scratch, assignment)
+        extra = {
+            p.name: p.read_bytes()
+            for p in (course.root / "source" / assignment).iterdir()
+            if p.is_file() and p.suffix != ".ipynb"
+        }
+        return Template(
+            assignment=assignment,
+            config_text=config_text,
+            gradebook=(scratch.root / "gradebook.db").read_bytes(),
+            release_notebook=scratch.release_notebook(assignment).read_text(),
+            extra_files=extra,
+        )
+
+
+def _ensure_assignment_in_gradebook(course: Course, assignment: str) -> None:
+    with course.gradebook() as gb:
+        known = {a.name for a in gb.assignments}
+    if assignment not in known:
+        pipeline.generate_release(course, assignment)
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# ------------------------------------------------------------------------------------------ merge
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def merge(course: Course, assignment: str, payload: dict) -> StudentResult:
+    """Write one worker result into the course: gradebook rows, autograded notebook, feedback."""
+    known = {f.name for f in fields(StudentResult)}
+    data = payload["result"]
+    result = StudentResult(**{k: v for k, v in data.items() if k in known})
+    result.cells = {k: tuple(v) for k, v in result.cells.items()}
+    student = result.student
+    if result.status == "graded":
+        with course.gradebook() as gb:
+            gb.update_or_create_student(student)
+            submission = gb.update_or_create_submission(assignment, student)
+            by_name = {}
+            for notebook in submission.notebooks:
+                for grade in notebook.grades:
+                    by_name[grade.name] = grade
+                for comment in notebook.comments:
+                    record = payload.get("comments", {}).get(comment.name)
+                    if record is not None:
+                        comment.auto_comment = record["auto_comment"]
+            for name, record in payload.get("grades", {}).items():
+                grade = by_name.get(name)
+                if grade is None:
+                    continue
+                grade.auto_score = record["auto_score"]
+                grade.needs_manual_grade = record["needs_manual_grade"]
+                if name in result.cells and record["auto_score"] is not None:
+                    grade.auto_score = result.cells[name][0]  # the verified score where there is one
+            gb.db.commit()
+        if "autograded" in payload:
+            _atomic_write(course.autograded_notebook(student, assignment), payload["autograded"])
+        if "feedback" in payload:
+            _atomic_write(course.feedback_html(student, assignment), payload["feedback"])
+    return result
+
+
+# ---------------------------------------------------------------------------------------- progress
+
+
+class Progress:
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.done, self.failed, self.start = total, 0, 0, time.perf_counter()
+        self.bar = None
+        if enabled and total:
+            try:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, unit="nb", file=sys.stdout, dynamic_ncols=True)
+            except ImportError:
+                self.bar = None
+        self.enabled = enabled
+
+    def update(self, result: StudentResult) -> None:
+        self.done += 1
+        self.failed += result.status != "graded"
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"failed {self.failed}", refresh=False)
+            self.bar.update(1)
+        elif self.enabled:
+            elapsed = time.perf_counter() - self.start
+            eta = elapsed / self.done * (self.total - self.done)
+            print(f"[{self.done}/{self.total}] failed {self.failed}, ETA {eta:.0f} s", flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+# ------------------------------------------------------------------------------------------ grade
+
+
+def _local_runner(jobs: int):
+    pool = ProcessPoolExecutor(max_workers=jobs)
+
+    def submit(task):
+        return pool.submit(grade_task, task)
+
+    return submit, as_completed, pool.shutdown
+
+
+def _dask_runner(scheduler: str):
+    from distributed import Client
+    from distributed import as_completed as dask_as_completed
+
+    client = Client(scheduler) if isinstance(scheduler, str) else scheduler
+
+    def submit(task):
+        return client.submit(grade_task, task, pure=False)
+
+    def close(wait=True):
+        if isinstance(scheduler, str):
+            client.close()
+
+    return submit, dask_as_completed, close
+
+
+def _run(tasks, jobs, scheduler, record) -> list:
+    """Run tasks, calling record(task, payload) or record(task, error=...) for each; return the tasks
+    whose worker process died (their pool is gone, so they are not recorded here)."""
+    if not tasks:
+        return []
+    submit, completed, close = _dask_runner(scheduler) if scheduler else _local_runner(max(1, jobs))
+    crashed = []
+    try:
+        futures = {submit(task): task for task in tasks}
+        for future in completed(futures):
+            task = futures[future]
+            try:
+                payload = future.result()
+            except BrokenProcessPool:
+                crashed.append(task)
+                continue
+            except Exception as exc:
+                record(task, error=f"grading failed: {type(exc).__name__}: {exc}")
+                continue
+            record(task, payload)
+    finally:
+        close(wait=True)
+    return crashed
+
+
+def grade(
+    course: Course,
+    assignment: str,
+    students=None,
+    jobs: int | None = None,
+    scheduler=None,
+    limits: Limits | None = None,
+    verify: bool = True,
+    force: bool = False,
+    progress: bool = True,
+    log=print,
+) -> list[StudentResult]:
+    """Grade every student (or the given ones) of one assignment; returns this run's results."""
+    limits = limits or Limits()
+    jobs = jobs or os.cpu_count() or 1
+    for warning in support().warnings:
+        log(f"WARNING: {warning}")
+    _ensure_assignment_in_gradebook(course, assignment)
+    template = make_template(course, assignment)
+    students = list(students) if students is not None else course.students(assignment)
+    previous = {(r.student, r.assignment): r for r in pipeline.load_results(course)}
+
+    results, tasks = [], []
+    for student in students:
+        path = course.submitted_notebook(student, assignment)
+        if not path.is_file():
+            results.append(StudentResult(student, assignment, status="error", reason=f"no {path.name} in the submission folder"))
+            continue
+        data = path.read_bytes()
+        before = previous.get((student, assignment))
+        if not force and before is not None and before.digest == _digest(data) and before.verified == verify:
+            continue  # graded in an earlier run and unchanged since
+        tasks.append(Task(template, student, data, limits, verify))
+
+    bar = Progress(len(tasks), progress)
+
+    def record(task, payload=None, error=None):
+        try:
+            result = merge(course, assignment, payload) if error is None else None
+        except Exception as exc:  # one student's failure must not stop the class
+            error = f"merging the result failed: {type(exc).__name__}: {exc}"
+        if error is not None:
+            result = StudentResult(task.student, assignment, status="error", reason=error)
+        result.digest = _digest(task.notebook)
+        pipeline.save_results(course, [result])  # on disk at once: a killed run resumes from here
+        results.append(result)
+        bar.update(result)
+
+    try:
+        crashed = _run(tasks, jobs, scheduler, record)
+        # A worker process that died takes its pool with it: retry those students one at a time.
+        for task in crashed:
+            if _run([task], 1, scheduler, record):
+                record(task, error="the grading worker crashed twice on this submission")
+    finally:
+        bar.close()
+    if results:
+        pipeline.save_results(course, results)
+    return results

@@ -1,0 +1,273 @@
+"""Run a student's Jupyter kernel in a sandbox: bubblewrap, resource limits and a process cap.
+
+The kernel sees a minimal read-only system (/usr, /lib*, /etc's few files Python needs, the Python
+installation and the virtual environment), a private /tmp, an empty scratch folder as its working
+directory, its connection file and socket folder, and nothing else: not the course root, not
+``source/``, not any gradebook, not other students. All namespaces are unshared (no network; the
+kernel talks over IPC sockets in a bound folder). Limits: address space (a 50 GB allocation is a
+MemoryError), CPU seconds, file size, and the number of processes (a pids cgroup where the OS lets
+us make one, else RLIMIT_NPROC, which binds only non-root users).
+
+Jupyter starts the kernel through a kernelspec whose argv is this module:
+``python -m autograder.grading.sandbox SPEC.json {connection_file}``; it applies the limits to
+itself and execs bwrap, so every process the student starts inherits them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import sysconfig
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # autograder/
+KERNEL_NAME = "nnfs-sandbox"
+
+
+@dataclass
+class Limits:
+    cell_seconds: int = 120  # nbgrader's per-cell timeout
+    notebook_seconds: int = 600  # wall clock for one whole autograde
+    memory_mb: int = 4096  # address space per process
+    cpu_seconds: int = 900  # CPU time per process
+    processes: int = 128  # per sandbox
+    file_mb: int = 256  # largest file a student may write
+
+
+@dataclass
+class SandboxSpec:
+    """Everything the kernel wrapper needs, written to a JSON file next to the kernelspec."""
+
+    scratch: str  # bound read-write as the working directory
+    sockets: str  # IPC socket folder, bound read-write at the same path
+    workdir: str  # the path the kernel sees as its working directory
+    limits: dict = field(default_factory=lambda: asdict(Limits()))
+    readonly: list = field(default_factory=list)  # extra read-only binds (same path inside)
+    cgroup: str | None = None  # a pids cgroup folder to join, or None
+    isolation: str = "bwrap"  # "bwrap" or "none"
+    env: dict = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------- probing
+
+
+@dataclass
+class Support:
+    bwrap: bool
+    pids_cgroup: str | None  # the parent folder under which per-sandbox cgroups are made
+    warnings: list
+
+
+_SUPPORT: Support | None = None
+
+
+def _pids_cgroup_root() -> str | None:
+    """A folder where we may create pids cgroups (cgroup v1's pids hierarchy, or v2 with pids), or None."""
+    candidates = []
+    if Path("/sys/fs/cgroup/pids/cgroup.procs").exists():
+        candidates.append(Path("/sys/fs/cgroup/pids"))
+    controllers = Path("/sys/fs/cgroup/cgroup.controllers")
+    if controllers.exists() and "pids" in controllers.read_text().split():
+        candidates.append(Path("/sys/fs/cgroup"))
+    for base in candidates:
+        probe = base / f"nnfs-probe-{os.getpid()}"
+        try:
+            probe.mkdir()
+            (probe / "pids.max").write_text("8")
+            return str(base)
+        except OSError:
+            continue
+        finally:
+            try:
+                probe.rmdir()
+            except OSError:
+                pass
+    return None
+
+
+def support() -> Support:
+    """What isolation this machine offers, probed once per process."""
+    global _SUPPORT
+    if _SUPPORT is None:
+        warnings = []
+        bwrap = shutil.which("bwrap") is not None
+        if bwrap:
+            try:
+                done = subprocess.run(
+                    ["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"],
+                    capture_output=True,
+                    timeout=20,
+                )
+                bwrap = done.returncode == 0
+                if not bwrap:
+                    warnings.append(f"bubblewrap cannot create namespaces here ({done.stderr.decode().strip()})")
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                bwrap = False
+                warnings.append(f"bubblewrap failed to start ({exc})")
+        else:
+            warnings.append("bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
+        if not bwrap:
+            warnings.append(
+                "students' code will run WITHOUT a sandbox: it can read and write anything this user can "
+                "(other submissions, source/, the gradebook) and reach the network. Resource limits still apply."
+            )
+        cgroup = _pids_cgroup_root()
+        if cgroup is None:
+            if os.geteuid() == 0:
+                warnings.append("no writable pids cgroup and running as root: the process cap is not enforced")
+        _SUPPORT = Support(bwrap, cgroup, warnings)
+    return _SUPPORT
+
+
+# ------------------------------------------------------------------------------ the kernel side
+
+
+def _system_binds() -> list[str]:
+    paths = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"]
+    paths += ["/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/fonts", "/etc/localtime", "/etc/passwd", "/etc/group"]
+    # The Python that runs the kernel: its installation and the virtual environment.
+    paths += [sys.base_prefix, sys.prefix, sysconfig.get_paths()["purelib"]]
+    return list(dict.fromkeys(paths))
+
+
+def bwrap_argv(spec: SandboxSpec, connection_file: str) -> list[str]:
+    argv = ["bwrap", "--die-with-parent", "--unshare-all", "--new-session"]
+    for path in _system_binds() + list(spec.readonly):
+        argv += ["--ro-bind-try", path, path]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    argv += ["--bind", spec.sockets, spec.sockets]
+    argv += ["--ro-bind", connection_file, connection_file]
+    argv += ["--bind", spec.scratch, spec.workdir, "--chdir", spec.workdir]
+    argv += ["--unsetenv", "JPY_PARENT_PID", "--setenv", "HOME", "/tmp", "--setenv", "MPLCONFIGDIR", "/tmp"]
+    argv += ["--setenv", "MPLBACKEND", "Agg"]
+    for key, value in spec.env.items():
+        argv += ["--setenv", key, value]
+    # bwrap builds the view on a tmpfs; make it read-only so the only writable places are the scratch
+    # folder, /tmp and the socket folder (a write to '../../../gradebook.db' gets EROFS, not a ghost file).
+    argv += ["--remount-ro", "/"]
+    return argv
+
+
+def _apply_limits(limits: dict) -> None:
+    mb = 1024 * 1024
+    for name, value in (
+        ("RLIMIT_AS", limits["memory_mb"] * mb),
+        ("RLIMIT_CPU", limits["cpu_seconds"]),
+        ("RLIMIT_FSIZE", limits["file_mb"] * mb),
+        ("RLIMIT_NPROC", limits["processes"]),
+        ("RLIMIT_CORE", 0),
+    ):
+        resource.setrlimit(getattr(resource, name), (value, value))
+
+
+def kernel_main(spec_path: str, connection_file: str) -> None:
+    """The kernelspec's entry point: limits on this process, then exec the sandboxed kernel."""
+    spec = SandboxSpec(**json.loads(Path(spec_path).read_text()))
+    # The kernel's own chatter (banners, crashes) goes to a log beside the spec, not the grader's terminal.
+    log = os.open(str(Path(spec_path).with_name("kernel.log")), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    if spec.cgroup:
+        Path(spec.cgroup, "cgroup.procs").write_text(str(os.getpid()))  # children inherit the cgroup
+    _apply_limits(spec.limits)
+    kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file, "--HistoryManager.hist_file=:memory:"]
+    if spec.isolation == "bwrap":
+        os.execvp("bwrap", bwrap_argv(spec, connection_file) + kernel)
+    os.chdir(spec.workdir)
+    for key, value in spec.env.items():
+        os.environ[key] = value
+    os.execv(sys.executable, kernel)
+
+
+# ----------------------------------------------------------------------------- the grader side
+
+
+class Sandbox:
+    """One sandbox for one submission: a kernelspec, a scratch folder, a socket folder and a cgroup."""
+
+    def __init__(self, root: Path, workdir: Path, limits: Limits, with_package: bool, env: dict | None = None):
+        self.root = root
+        self.limits = limits
+        sup = support()
+        self.isolation = "bwrap" if sup.bwrap else "none"
+        self.scratch = root / "scratch"
+        self.sockets = root / "sockets"
+        for folder in (self.scratch, self.sockets, root / "kernels" / KERNEL_NAME):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.cgroup = None
+        if sup.pids_cgroup:
+            cgroup = Path(sup.pids_cgroup) / f"nnfs-{os.getpid()}-{root.name}"
+            try:
+                cgroup.mkdir()
+                (cgroup / "pids.max").write_text(str(limits.processes))
+                self.cgroup = str(cgroup)
+            except OSError:
+                self.cgroup = None
+        readonly = [str(PACKAGE_DIR)] if with_package else []
+        spec = SandboxSpec(
+            scratch=str(self.scratch),
+            sockets=str(self.sockets),
+            workdir=str(workdir) if self.isolation == "bwrap" else str(self.scratch),
+            limits=asdict(limits),
+            readonly=readonly,
+            cgroup=self.cgroup,
+            isolation=self.isolation,
+            env=env or {},
+        )
+        spec_path = root / "sandbox.json"
+        spec_path.write_text(json.dumps(asdict(spec)))
+        kernelspec = {
+            "argv": [sys.executable, "-m", "autograder.grading.sandbox", str(spec_path), "{connection_file}"],
+            "display_name": "Python 3 (nnfs sandbox)",
+            "language": "python",
+            # SIGINT does not cross into bwrap's session: interrupts travel as control messages.
+            "interrupt_mode": "message",
+        }
+        (root / "kernels" / KERNEL_NAME / "kernel.json").write_text(json.dumps(kernelspec))
+
+    def configure(self, config) -> None:
+        """Point nbgrader's executor at this sandbox's kernel."""
+        os.environ["JUPYTER_PATH"] = str(self.root)
+        config.Execute.kernel_name = KERNEL_NAME
+        config.Execute.timeout = self.limits.cell_seconds
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = str(self.sockets / "kernel")
+
+    def kill_all(self) -> None:
+        """Kill every process left in this sandbox's cgroup (a kernel that outlived its notebook)."""
+        if not self.cgroup:
+            return
+        for _ in range(5):
+            try:
+                pids = [int(p) for p in Path(self.cgroup, "cgroup.procs").read_text().split()]
+            except OSError:
+                return
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, 9)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.kill_all()
+        if self.cgroup:
+            for _ in range(50):
+                try:
+                    os.rmdir(self.cgroup)
+                    break
+                except OSError:
+                    import time
+
+                    time.sleep(0.05)
+                    self.kill_all()
+
+
+if __name__ == "__main__":
+    kernel_main(sys.argv[1], sys.argv[2])

@@ -1,0 +1,238 @@
+"""Out-of-process verification: re-run the hidden checks where the student's code cannot reach them.
+
+Student code shares a kernel with nbgrader's test cells, so it can patch numpy, the grading package or
+IPython and make a wrong answer score. Verification runs the student's own cells again in a fresh
+sandboxed kernel in which the ``autograder`` package does not exist (so nothing in it can be imported,
+patched or copied), then a self-contained probe calls each graded function on the checks' inputs and
+writes back what it returned as plain data (arrays as .npy bytes, numbers, lists, dicts; never pickles).
+Here, in the grading process, that data is turned into Outcomes and judged by the same judges as the
+hidden tests. Inputs are deterministic, so the two runs must agree; when they do not, the verified
+score is the one reported and the difference is flagged.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import importlib
+import io
+
+import numpy as np
+
+from ..checks._core import SHIPPABLE, Outcome, _unchanged
+
+# ------------------------------------------------------------------------------ the wire format
+# Tagged JSON, identical on both sides: the probe below carries its own copy of encode/decode.
+
+
+def _encode(obj, depth=0):
+    if depth > 6:
+        return {"$other": "nested too deep"}
+    kind = type(obj)
+    if obj is None or kind in (bool, int, float, str):
+        return obj
+    if kind is np.ndarray and obj.dtype.kind in "biufc":
+        buf = io.BytesIO()
+        np.save(buf, obj, allow_pickle=False)
+        return {"$nd": base64.b64encode(buf.getvalue()).decode()}
+    if isinstance(obj, np.generic) and kind.__module__ == "numpy" and obj.dtype.kind in "biufc":
+        return {"$np": obj.dtype.str, "v": obj.item()}
+    if kind is list:
+        return [_encode(v, depth + 1) for v in obj]
+    if kind is tuple:
+        return {"$tuple": [_encode(v, depth + 1) for v in obj]}
+    if kind is dict and all(type(k) is str for k in obj):
+        return {"$dict": {k: _encode(v, depth + 1) for k, v in obj.items()}}
+    if callable(obj) and getattr(obj, "__qualname__", None) in SHIPPABLE:
+        return {"$fn": obj.__qualname__}
+    if kind is functools.partial and obj.func.__qualname__ in SHIPPABLE:
+        return {"$partial": obj.func.__qualname__, "kw": _encode(dict(obj.keywords), depth + 1)}
+    return {"$other": f"{kind.__module__}.{kind.__qualname__}"}
+
+
+class Opaque:
+    """Stands for a returned object that is not plain data; its type name is the student's type's."""
+
+
+def _opaque(name: str):
+    return type(name.rsplit(".", 1)[-1], (Opaque,), {"__module__": name.rsplit(".", 1)[0] if "." in name else "student"})()
+
+
+def _decode(obj):
+    if isinstance(obj, list):
+        return [_decode(v) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if "$nd" in obj:
+        return np.load(io.BytesIO(base64.b64decode(obj["$nd"])), allow_pickle=False)
+    if "$np" in obj:
+        return np.dtype(obj["$np"]).type(obj["v"])
+    if "$tuple" in obj:
+        return tuple(_decode(v) for v in obj["$tuple"])
+    if "$dict" in obj:
+        return {k: _decode(v) for k, v in obj["$dict"].items()}
+    if "$other" in obj:
+        return _opaque(obj["$other"])
+    raise ValueError(f"unexpected probe data {list(obj)[:3]}")
+
+
+# --------------------------------------------------------------------------------------- probe
+
+PROBE = r'''
+def _nnfs_probe():
+    import base64, contextlib, copy, io, json, math, warnings, functools
+    import numpy as np
+
+    request = json.loads(open("probe_in.json").read())
+    shipped = {}
+    for name, source in request["functions"].items():
+        exec(source, {"np": np, "math": math, "functools": functools}, shipped)
+
+    def decode(obj):
+        if isinstance(obj, list):
+            return [decode(v) for v in obj]
+        if not isinstance(obj, dict):
+            return obj
+        if "$nd" in obj:
+            return np.load(io.BytesIO(base64.b64decode(obj["$nd"])), allow_pickle=False)
+        if "$np" in obj:
+            return np.dtype(obj["$np"]).type(obj["v"])
+        if "$tuple" in obj:
+            return tuple(decode(v) for v in obj["$tuple"])
+        if "$dict" in obj:
+            return {k: decode(v) for k, v in obj["$dict"].items()}
+        if "$fn" in obj:
+            return shipped[obj["$fn"]]
+        if "$partial" in obj:
+            return functools.partial(shipped[obj["$partial"]], **decode(obj["kw"]))
+        raise ValueError(obj)
+
+    def encode(obj, depth=0):
+        if depth > 6:
+            return {"$other": "nested too deep"}
+        kind = type(obj)
+        if obj is None or kind in (bool, int, float, str):
+            return obj
+        if kind is np.ndarray and obj.dtype.kind in "biufc":
+            buf = io.BytesIO()
+            np.save(buf, obj, allow_pickle=False)
+            return {"$nd": base64.b64encode(buf.getvalue()).decode()}
+        if isinstance(obj, np.generic) and kind.__module__ == "numpy" and obj.dtype.kind in "biufc":
+            return {"$np": obj.dtype.str, "v": obj.item()}
+        if kind is list:
+            return [encode(v, depth + 1) for v in obj]
+        if kind is tuple:
+            return {"$tuple": [encode(v, depth + 1) for v in obj]}
+        if kind is dict and all(type(k) is str for k in obj):
+            return {"$dict": {k: encode(v, depth + 1) for k, v in obj.items()}}
+        if callable(obj):
+            return None  # functions handed in come back as None: nothing to compare
+        return {"$other": kind.__module__ + "." + kind.__qualname__}
+
+    results = {}
+    for name, cases in request["checks"].items():
+        fn = globals().get(name)
+        out = []
+        for case in cases:
+            if not callable(fn):
+                out.append({"error": "is not defined (run its cell, and keep its name)"})
+                continue
+            args = decode(case["args"])
+            call = shipped[case["call"]] if case["call"] else None
+            sink = io.StringIO()
+            try:
+                with warnings.catch_warnings(), np.errstate(all="ignore"), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                    warnings.simplefilter("ignore")
+                    value = call(fn, *args) if call else fn(*args)
+                out.append({"value": encode(value), "args": encode(tuple(args))})
+            except (Exception, SystemExit) as exc:
+                text = str(exc).strip()
+                out.append({"error": "raised " + type(exc).__name__ + (": " + text.splitlines()[0] if text else "")})
+        results[name] = out
+    with open("probe_out.json", "w") as f:
+        json.dump(results, f)
+
+
+_nnfs_probe()
+'''
+
+
+def probe_request(assignment: str) -> dict:
+    """The probe's input: every check's cases (encoded) and the trusted helper functions they use."""
+    checks = importlib.import_module(f"autograder.checks.{assignment}").CHECKS
+    request = {"checks": {}, "functions": {}}
+    for name, check in checks.items():
+        cases = []
+        for case in check.cases():
+            call = case.call.__qualname__ if case.call else None
+            if call and call not in SHIPPABLE:
+                raise RuntimeError(f"{assignment}.{name}: case driver {call} is not @shippable")
+            cases.append({"args": _encode(tuple(case.args))["$tuple"], "call": call})
+        request["checks"][name] = cases
+    request["functions"] = {name: source for name, source in SHIPPABLE.items()}
+    return request
+
+
+def judge_probe(assignment: str, probe_out: dict) -> dict:
+    """{function: (score, max, notes)} from the probe's output, judged here with the trusted checks."""
+    checks = importlib.import_module(f"autograder.checks.{assignment}").CHECKS
+    verdicts = {}
+    for name, check in checks.items():
+        outcomes = {}
+        rows = probe_out.get(name, [])
+        for case, row in zip(check.cases(), rows):
+            if "error" in row:
+                outcomes[case.name] = Outcome(error=row["error"])
+                continue
+            value = _decode(row["value"])
+            after = _decode(row["args"])
+            try:
+                plain, was_scalar, error = check.convert(value)
+            except Exception as exc:  # a converter meeting a shape it did not expect
+                plain, was_scalar, error = None, False, f"returned something unusable ({type(exc).__name__})"
+            mutated = tuple(
+                i for i, (orig, now) in enumerate(zip(case.args, after)) if not callable(orig) and not _unchanged(orig, now)
+            )
+            outcomes[case.name] = Outcome(value=plain, was_scalar=was_scalar, error=error, mutated=mutated)
+        if len(outcomes) < len(check.cases()):
+            verdicts[name] = (0.0, float(check.points), ["the verification run did not reach this function"])
+            continue
+        report = check.evaluate(outcomes)
+        verdicts[name] = (float(round(report.score, 2)), float(check.points), report.notes)
+    return verdicts
+
+
+def verification_notebook(release_nb, submitted_nb):
+    """The student's notebook without its test cells, locked cells restored from the release, the
+    instructor's unchanged demo cells left out (they only cost time), and the probe at the end."""
+    import nbformat
+
+    released = {}
+    demo_sources = set()
+    for cell in release_nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if "grade_id" in meta:
+            released[meta["grade_id"]] = cell
+        elif cell.cell_type == "code":
+            demo_sources.add(cell.source.strip())
+    cells = []
+    for cell in submitted_nb.cells:
+        if cell.cell_type != "code":
+            continue
+        meta = cell.metadata.get("nbgrader", {})
+        grade_id = meta.get("grade_id")
+        if grade_id in released and released[grade_id].metadata["nbgrader"].get("grade"):
+            continue  # test cells: nothing to verify there, and students could have edited them
+        if grade_id in released and released[grade_id].metadata["nbgrader"].get("locked"):
+            cells.append(nbformat.v4.new_code_cell(released[grade_id].source))
+        elif grade_id is None and cell.source.strip() in demo_sources:
+            continue
+        else:
+            cells.append(nbformat.v4.new_code_cell(cell.source))
+    cells.append(nbformat.v4.new_code_cell(PROBE))
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+__all__ = ["PROBE", "judge_probe", "probe_request", "verification_notebook"]

@@ -1,0 +1,224 @@
+"""Grade one submission in a throwaway course directory; return plain data, write nothing shared.
+
+``grade_task(task)`` is what a worker process (local pool or Dask) runs. The throwaway course holds only
+that student's notebook, the assignment's release notebook and a gradebook of its own (built from the
+template). nbgrader autogrades there with the kernel in a sandbox (sandbox.py); then the student's cells
+run again in a second sandbox without the grading package, and a probe's outputs are judged here
+(verify.py). The coordinator alone merges the result into the course.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .course import Course
+from .pipeline import StudentResult, _read_scores, preflight
+from .sandbox import Limits, Sandbox, support
+
+
+@dataclass
+class Template:
+    """What every worker needs for one assignment, as plain data (it travels to Dask workers)."""
+
+    assignment: str
+    config_text: str  # the course's nbgrader_config.py
+    gradebook: bytes  # a gradebook holding only this assignment (made by generate_assignment)
+    release_notebook: str
+    extra_files: dict = field(default_factory=dict)  # non-notebook files of source/<a>/, name -> bytes
+
+
+@dataclass
+class Task:
+    template: Template
+    student: str
+    notebook: bytes
+    limits: Limits = field(default_factory=Limits)
+    verify: bool = True
+    feedback: bool = True
+
+
+def _write_course(root: Path, task: Task) -> Course:
+    t = task.template
+    root.mkdir(parents=True)
+    (root / "nbgrader_config.py").write_text(t.config_text)
+    (root / "gradebook.db").write_bytes(t.gradebook)
+    release = root / "release" / t.assignment
+    release.mkdir(parents=True)
+    (release / f"{t.assignment}.ipynb").write_text(t.release_notebook)
+    source = root / "source" / t.assignment
+    source.mkdir(parents=True)
+    for name, data in t.extra_files.items():
+        (source / name).write_bytes(data)
+    submitted = root / "submitted" / task.student / t.assignment
+    submitted.mkdir(parents=True)
+    (submitted / f"{t.assignment}.ipynb").write_bytes(task.notebook)
+    return Course(root)
+
+
+class _Watchdog:
+    """Kills the sandbox's processes when one notebook takes longer than its wall-clock limit."""
+
+    def __init__(self, seconds: float, sandbox: Sandbox):
+        self.fired = False
+        self._timer = threading.Timer(seconds, self._fire, args=(sandbox,))
+        self._timer.daemon = True
+
+    def _fire(self, sandbox):
+        self.fired = True
+        sandbox.kill_all()
+
+    def __enter__(self):
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._timer.cancel()
+
+
+def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path, timings: dict) -> dict:
+    a, student = task.template.assignment, task.student
+    start = time.perf_counter()
+    sandbox = Sandbox(scratch / "autograde", course.autograded_notebook(student, a).parent, task.limits, with_package=True)
+    config = course.config()
+    sandbox.configure(config)
+    from nbgrader.apps import NbGraderAPI
+
+    api = NbGraderAPI(config=config)
+    timings["startup"] = time.perf_counter() - start
+    start = time.perf_counter()
+    try:
+        with _Watchdog(task.limits.notebook_seconds, sandbox) as watchdog:
+            outcome = api.autograde(a, student, force=True, create=True)
+    finally:
+        sandbox.close()
+    timings["execution"] = time.perf_counter() - start
+    out = {}
+    if watchdog.fired:
+        result.status = "error"
+        result.reason = f"stopped after {task.limits.notebook_seconds} s (the notebook's time limit): an endless loop?"
+        return out
+    if not outcome["success"]:
+        result.status = "error"
+        lines = (outcome.get("error") or outcome.get("log") or "unknown error").strip().splitlines()
+        result.reason = f"nbgrader could not autograde this notebook: {lines[-1] if lines else 'unknown error'}"
+        return out
+    _read_scores(course, result)
+    out["grades"], out["comments"] = _raw_records(course, a, student)
+    out["autograded"] = course.autograded_notebook(student, a).read_text()
+    if task.feedback:
+        start = time.perf_counter()
+        done = api.generate_feedback(a, student, force=True)
+        if done["success"] and course.feedback_html(student, a).is_file():
+            out["feedback"] = course.feedback_html(student, a).read_text()
+        else:
+            result.notes.append("feedback could not be generated")
+        timings["feedback"] = time.perf_counter() - start
+    return out
+
+
+def _raw_records(course: Course, assignment: str, student: str) -> tuple[dict, dict]:
+    """nbgrader's own grade and comment records, for the coordinator to copy into the course gradebook."""
+    grades, comments = {}, {}
+    with course.gradebook() as gb:
+        for notebook in gb.find_submission(assignment, student).notebooks:
+            for grade in notebook.grades:
+                grades[grade.name] = {
+                    "notebook": notebook.name,
+                    "auto_score": grade.auto_score,
+                    "manual_score": grade.manual_score,
+                    "needs_manual_grade": bool(grade.needs_manual_grade),
+                }
+            for comment in notebook.comments:
+                comments[comment.name] = {"notebook": notebook.name, "auto_comment": comment.auto_comment}
+    return grades, comments
+
+
+def _verify(course: Course, task: Task, scratch: Path, timings: dict) -> dict | None:
+    """{function: (score, max, notes)} from the out-of-process run, or None when it could not run."""
+    import nbformat
+    from nbgrader.preprocessors import Execute
+    from traitlets.config import Config
+
+    from . import verify
+
+    a = task.template.assignment
+    start = time.perf_counter()
+    try:
+        submitted = nbformat.reads(task.notebook.decode("utf-8"), as_version=4)
+    except Exception:
+        return None
+    nb = verify.verification_notebook(nbformat.reads(task.template.release_notebook, as_version=4), submitted)
+    sandbox = Sandbox(scratch / "verify", Path("/tmp/work"), task.limits, with_package=False)
+    (sandbox.scratch / "probe_in.json").write_text(json.dumps(verify.probe_request(a)))
+    config = Config()
+    sandbox.configure(config)
+    try:
+        with _Watchdog(task.limits.notebook_seconds, sandbox):
+            Execute(config=config).preprocess(nb, {"metadata": {"path": str(sandbox.scratch)}})
+    except Exception:  # a dead or unresponsive kernel: whatever the probe wrote (nothing) is judged
+        pass
+    finally:
+        sandbox.close()
+    out_path = sandbox.scratch / "probe_out.json"
+    try:
+        probe_out = json.loads(out_path.read_text()) if out_path.is_file() else {}
+    except ValueError:
+        probe_out = {}
+    verdicts = verify.judge_probe(a, probe_out)
+    timings["verification"] = time.perf_counter() - start
+    return verdicts
+
+
+def _quiet_library_warnings() -> None:
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*not in session.*")  # SQLAlchemy, from nbgrader.api
+    warnings.filterwarnings("ignore", message="Cell is missing an id field")  # nbformat, restored cells
+
+
+def grade_task(task: Task) -> dict:
+    """Grade one submission; everything in the returned dict is plain data."""
+    _quiet_library_warnings()
+    a = task.template.assignment
+    timings = {}
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="nnfs-grade-") as tmp:
+        scratch = Path(tmp)
+        course = _write_course(scratch / "course", task)
+        os.environ.pop("JUPYTER_PATH", None)
+        result = preflight(course, a, task.student)
+        out = {}
+        if result.status == "graded":
+            out = _autograde(course, task, result, scratch, timings)
+        verdicts = None
+        if result.status == "graded" and task.verify:
+            verdicts = _verify(course, task, scratch, timings)
+            if verdicts is not None:
+                _apply_verdicts(result, verdicts)
+    timings["total"] = time.perf_counter() - start
+    result.seconds = timings["total"]
+    warnings = support().warnings
+    return {"result": asdict(result), "timings": timings, "isolation_warnings": warnings, **out}
+
+
+def _apply_verdicts(result: StudentResult, verdicts: dict) -> None:
+    """Verified scores replace nbgrader's for every checked function; differences are flagged."""
+    differences = []
+    for function, (score, max_score, notes) in verdicts.items():
+        cell = f"{function}_tests"
+        if cell not in result.cells:
+            continue
+        nbgrader_score, cell_max = result.cells[cell]
+        if abs(nbgrader_score - score) > 1e-9:
+            differences.append(f"{cell}: nbgrader {nbgrader_score:g}, verified {score:g}")
+            result.cells[cell] = (score, cell_max)
+    if differences:
+        result.notes.append("VERIFIED SCORE DIFFERS (verified one reported): " + "; ".join(differences))
+        result.score = sum(score for score, _ in result.cells.values())
+    result.verified = True
