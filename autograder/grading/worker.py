@@ -85,6 +85,8 @@ def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path,
     a, student = task.template.assignment, task.student
     start = time.perf_counter()
     sandbox = Sandbox(scratch / "autograde", course.autograded_notebook(student, a).parent, task.limits, with_package=True)
+    timings["isolation"] = time.perf_counter() - start
+    start = time.perf_counter()
     config = course.config()
     sandbox.configure(config)
     from nbgrader.apps import NbGraderAPI
@@ -96,7 +98,9 @@ def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path,
         with _Watchdog(task.limits.notebook_seconds, sandbox) as watchdog:
             outcome = api.autograde(a, student, force=True, create=True)
     finally:
+        closing = time.perf_counter()
         sandbox.close()
+        timings["isolation"] += time.perf_counter() - closing
     timings["execution"] = time.perf_counter() - start
     out = {}
     if watchdog.fired:

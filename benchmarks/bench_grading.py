@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Grading throughput: plain `nbgrader autograde` against `nnfs grade` with --jobs 1 and --jobs 2.
+
+    python benchmarks/bench_grading.py [--students 60] [--assignments a1_helpers a2_backprop ...]
+
+Builds a synthetic class in a temporary course (each student a mix of the bundled example students:
+correct, buggy, untouched, broken), then measures in one run: sequential plain nbgrader (one
+`nbgrader autograde` command for the whole class, no sandbox, no verification, no feedback), and the
+course's sandboxed, verified grader with feedback, with 1 and 2 workers. Prints notebooks per minute,
+seconds per notebook and how a notebook's time splits into phases. Target: --jobs 2 at least 1.5x plain
+nbgrader's throughput on 2 cores while also isolating and verifying.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from autograder.examples import build_submission, example_students  # noqa: E402
+from autograder.grading import coordinator  # noqa: E402
+from autograder.grading.course import Course  # noqa: E402
+from autograder.grading.sandbox import Limits, support  # noqa: E402
+
+
+def make_class(root: Path, assignments: list[str], n: int) -> int:
+    for name in ("source", "release"):
+        shutil.copytree(ROOT / name, root / name)
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    count = 0
+    for assignment in assignments:
+        models = example_students(assignment)
+        release = root / "release" / assignment / f"{assignment}.ipynb"
+        for i in range(n):
+            model = models[i % len(models)]
+            path = root / "submitted" / f"s{i:03d}" / assignment / f"{assignment}.ipynb"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(build_submission(release, model))
+            count += 1
+    return count
+
+
+def plain_nbgrader(root: Path, assignments: list[str]) -> float:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    start = time.perf_counter()
+    for assignment in assignments:
+        subprocess.run(
+            [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force"],
+            cwd=root, env=env, capture_output=True, check=True,
+        )
+    setup = time.perf_counter() - start
+    start = time.perf_counter()
+    for assignment in assignments:
+        subprocess.run(
+            [sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"], cwd=root, env=env, capture_output=True
+        )
+    return time.perf_counter() - start, setup
+
+
+def ours(root: Path, assignments: list[str], jobs: int) -> tuple[float, list[dict]]:
+    course = Course(root)
+    start = time.perf_counter()
+    timings = []
+    for assignment in assignments:
+        coordinator.grade(course, assignment, jobs=jobs, limits=Limits(), force=True, progress=False, log=lambda *_: None)
+        timings += coordinator.grade.last_timings
+    return time.perf_counter() - start, timings
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=60)
+    parser.add_argument("--assignments", nargs="*", default=None)
+    args = parser.parse_args()
+    assignments = args.assignments or sorted(p.name for p in (ROOT / "source").iterdir() if p.is_dir())
+    sup = support()
+    print(f"machine: {os.cpu_count()} cores; sandbox: {'bubblewrap' if sup.bwrap else 'NONE'}; "
+          f"process cap: {'pids cgroup' if sup.pids_cgroup else 'RLIMIT_NPROC only'}")
+    for warning in sup.warnings:
+        print("warning:", warning)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="nnfs-bench-") as tmp:
+        plain_root = Path(tmp) / "plain"
+        n = make_class(plain_root, assignments, args.students)
+        print(f"class: {args.students} students x {len(assignments)} assignments = {n} notebooks ({', '.join(assignments)})")
+        seconds, setup = plain_nbgrader(plain_root, assignments)
+        rows.append(("plain nbgrader autograde (sequential, in-process kernel)", seconds, None))
+        for jobs in (1, 2):
+            root = Path(tmp) / f"jobs{jobs}"
+            make_class(root, assignments, args.students)
+            seconds, timings = ours(root, assignments, jobs)
+            rows.append((f"nnfs grade --jobs {jobs} (sandbox + verification + feedback)", seconds, timings))
+    base = rows[0][1]
+    print(f"\n{'':62s} {'seconds':>8s} {'nb/min':>8s} {'s/nb':>6s} {'vs plain':>9s}")
+    for label, seconds, _ in rows:
+        print(f"{label:62s} {seconds:8.1f} {60 * n / seconds:8.1f} {seconds / n:6.2f} {base / seconds:8.2f}x")
+    for label, _, timings in rows[1:]:
+        phases = ["isolation", "startup", "execution", "feedback", "verification", "merge", "total"]
+        medians = {p: statistics.median([t.get(p, 0.0) for t in timings]) for p in phases}
+        print(f"\n{label}: median seconds per notebook, by phase (inside a worker; merge in the coordinator)")
+        print("  " + "  ".join(f"{p} {medians[p]:.2f}" for p in phases))
+    print(f"\n(plain nbgrader also spent {setup:.1f} s on generate_assignment, not counted above)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""A grading run that stopped half-way is finished by the next one, without regrading what was done."""
+
+import shutil
+
+from autograder.examples import write_submissions
+from autograder.grading import coordinator, pipeline
+from autograder.grading.course import Course
+from notebooks import ROOT
+
+A1 = "a1_helpers"
+
+
+def _grade(course, students=None):
+    return coordinator.grade(course, A1, students, jobs=2, progress=False, log=lambda *_: None)
+
+
+def test_rerun_grades_only_what_is_missing_or_changed(tmp_path):
+    for name in ("source", "release"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
+    course = Course(tmp_path)
+    write_submissions(tmp_path, A1)
+    everyone = course.students(A1)
+
+    first = _grade(course, ["example-ada", "example-carol"])  # as if the run had been killed here
+    assert {r.student for r in first} == {"example-ada", "example-carol"}
+
+    second = _grade(course)
+    assert {r.student for r in second} == set(everyone) - {"example-ada", "example-carol"}
+
+    notebook = course.submitted_notebook("example-carol", A1)
+    notebook.write_text(notebook.read_text().replace("YOUR ANSWER HERE", "1. I worked alone.", 1))  # a resubmission
+    third = _grade(course)
+    assert [r.student for r in third] == ["example-carol"]
+
+    record = {r.student: r for r in pipeline.load_results(course)}
+    assert set(record) == set(everyone)
+    assert record["example-ada"].score == 10.0 and record["example-dan"].status == "error"
+    assert "integrity declaration left blank" not in record["example-carol"].notes
+    with course.gradebook() as gb:  # the course gradebook holds every graded student, readable
+        assert gb.find_submission(A1, "example-ada").score == 10.0
