@@ -7,24 +7,9 @@ import math
 
 import numpy as np
 
-MUTANTS = []
-CORRECT = []
+from catalogue import registry
 
-
-def wrong(function, score, fragment):
-    def register(fn):
-        MUTANTS.append((function, fn, score, fragment))
-        return fn
-
-    return register
-
-
-def right(function):
-    def register(fn):
-        CORRECT.append((function, fn))
-        return fn
-
-    return register
+MUTANTS, CORRECT, wrong, right = registry()
 
 
 def _softmax(z):

@@ -2,25 +2,10 @@
 
 import numpy as np
 
-MUTANTS = []
-CORRECT = []
+from catalogue import registry
+
+MUTANTS, CORRECT, wrong, right = registry()
 KEYS = ("W1", "b1", "W2", "b2", "W3", "b3")
-
-
-def wrong(function, score, fragment):
-    def register(fn):
-        MUTANTS.append((function, fn, score, fragment))
-        return fn
-
-    return register
-
-
-def right(function):
-    def register(fn):
-        CORRECT.append((function, fn))
-        return fn
-
-    return register
 
 
 def _sig(x):

@@ -39,3 +39,15 @@ def solution_text(source):
 def autograded_functions(nb):
     """grade ids of autograded answer cells (code, solution, not graded)."""
     return [nbgrader_meta(c)["grade_id"] for c in cells(nb, solution=True, grade=False) if c.cell_type == "code"]
+
+
+def copy_course(dest, with_release=True):
+    """A course directory to grade in: the repository's source/, release/ and nbgrader_config.py."""
+    import shutil
+
+    from autograder.grading.course import Course
+
+    for name in ("source", "release") if with_release else ("source",):
+        shutil.copytree(ROOT / name, dest / name)
+    shutil.copy(ROOT / "nbgrader_config.py", dest / "nbgrader_config.py")
+    return Course(dest)

@@ -1,13 +1,10 @@
 """The same grading tasks on a Dask cluster (a LocalCluster standing in for a real one)."""
 
-import shutil
-
 import pytest
 
 from autograder.examples import write_submissions
 from autograder.grading import coordinator
-from autograder.grading.course import Course
-from notebooks import ROOT
+from notebooks import copy_course
 
 distributed = pytest.importorskip("distributed", reason="the Dask extra is not installed (pip install -e .[dask])")
 
@@ -15,10 +12,7 @@ A1 = "a1_helpers"
 
 
 def test_grading_on_a_local_dask_cluster_matches_the_local_pool(tmp_path):
-    for name in ("source", "release"):
-        shutil.copytree(ROOT / name, tmp_path / name)
-    shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
-    course = Course(tmp_path)
+    course = copy_course(tmp_path)
     write_submissions(tmp_path, A1)
     students = ["example-ada", "example-bob", "example-dan"]
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:

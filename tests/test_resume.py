@@ -1,11 +1,8 @@
 """A grading run that stopped half-way is finished by the next one, without regrading what was done."""
 
-import shutil
-
 from autograder.examples import write_submissions
 from autograder.grading import coordinator, pipeline
-from autograder.grading.course import Course
-from notebooks import ROOT
+from notebooks import copy_course
 
 A1 = "a1_helpers"
 
@@ -15,10 +12,7 @@ def _grade(course, students=None):
 
 
 def test_rerun_grades_only_what_is_missing_or_changed(tmp_path):
-    for name in ("source", "release"):
-        shutil.copytree(ROOT / name, tmp_path / name)
-    shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
-    course = Course(tmp_path)
+    course = copy_course(tmp_path)
     write_submissions(tmp_path, A1)
     everyone = course.students(A1)
 

@@ -12,123 +12,21 @@ score is the one reported and the difference is flagged.
 
 from __future__ import annotations
 
-import base64
-import functools
 import importlib
-import io
-
-import numpy as np
+import inspect
 
 from ..checks._core import SHIPPABLE, Outcome, _unchanged
+from . import wire
 
-# ------------------------------------------------------------------------------ the wire format
-# Tagged JSON, identical on both sides: the probe below carries its own copy of encode/decode.
-
-
-def _encode(obj, depth=0):
-    if depth > 6:
-        return {"$other": "nested too deep"}
-    kind = type(obj)
-    if obj is None or kind in (bool, int, float, str):
-        return obj
-    if kind is np.ndarray and obj.dtype.kind in "biufc":
-        buf = io.BytesIO()
-        np.save(buf, obj, allow_pickle=False)
-        return {"$nd": base64.b64encode(buf.getvalue()).decode()}
-    if isinstance(obj, np.generic) and kind.__module__ == "numpy" and obj.dtype.kind in "biufc":
-        return {"$np": obj.dtype.str, "v": obj.item()}
-    if kind is list:
-        return [_encode(v, depth + 1) for v in obj]
-    if kind is tuple:
-        return {"$tuple": [_encode(v, depth + 1) for v in obj]}
-    if kind is dict and all(type(k) is str for k in obj):
-        return {"$dict": {k: _encode(v, depth + 1) for k, v in obj.items()}}
-    if callable(obj) and getattr(obj, "__qualname__", None) in SHIPPABLE:
-        return {"$fn": obj.__qualname__}
-    if kind is functools.partial and obj.func.__qualname__ in SHIPPABLE:
-        return {"$partial": obj.func.__qualname__, "kw": _encode(dict(obj.keywords), depth + 1)}
-    return {"$other": f"{kind.__module__}.{kind.__qualname__}"}
-
-
-class Opaque:
-    """Stands for a returned object that is not plain data; its type name is the student's type's."""
-
-
-def _opaque(name: str):
-    return type(name.rsplit(".", 1)[-1], (Opaque,), {"__module__": name.rsplit(".", 1)[0] if "." in name else "student"})()
-
-
-def _decode(obj):
-    if isinstance(obj, list):
-        return [_decode(v) for v in obj]
-    if not isinstance(obj, dict):
-        return obj
-    if "$nd" in obj:
-        return np.load(io.BytesIO(base64.b64decode(obj["$nd"])), allow_pickle=False)
-    if "$np" in obj:
-        return np.dtype(obj["$np"]).type(obj["v"])
-    if "$tuple" in obj:
-        return tuple(_decode(v) for v in obj["$tuple"])
-    if "$dict" in obj:
-        return {k: _decode(v) for k, v in obj["$dict"].items()}
-    if "$other" in obj:
-        return _opaque(obj["$other"])
-    raise ValueError(f"unexpected probe data {list(obj)[:3]}")
-
-
-# --------------------------------------------------------------------------------------- probe
-
-PROBE = r'''
+PROBE_MAIN = r'''
 def _nnfs_probe():
-    import base64, contextlib, copy, io, json, math, warnings, functools
+    import contextlib, io, json, math, warnings, functools
     import numpy as np
 
     request = json.loads(open("probe_in.json").read())
     shipped = {}
-    for name, source in request["functions"].items():
+    for source in request["functions"].values():
         exec(source, {"np": np, "math": math, "functools": functools}, shipped)
-
-    def decode(obj):
-        if isinstance(obj, list):
-            return [decode(v) for v in obj]
-        if not isinstance(obj, dict):
-            return obj
-        if "$nd" in obj:
-            return np.load(io.BytesIO(base64.b64decode(obj["$nd"])), allow_pickle=False)
-        if "$np" in obj:
-            return np.dtype(obj["$np"]).type(obj["v"])
-        if "$tuple" in obj:
-            return tuple(decode(v) for v in obj["$tuple"])
-        if "$dict" in obj:
-            return {k: decode(v) for k, v in obj["$dict"].items()}
-        if "$fn" in obj:
-            return shipped[obj["$fn"]]
-        if "$partial" in obj:
-            return functools.partial(shipped[obj["$partial"]], **decode(obj["kw"]))
-        raise ValueError(obj)
-
-    def encode(obj, depth=0):
-        if depth > 6:
-            return {"$other": "nested too deep"}
-        kind = type(obj)
-        if obj is None or kind in (bool, int, float, str):
-            return obj
-        if kind is np.ndarray and obj.dtype.kind in "biufc":
-            buf = io.BytesIO()
-            np.save(buf, obj, allow_pickle=False)
-            return {"$nd": base64.b64encode(buf.getvalue()).decode()}
-        if isinstance(obj, np.generic) and kind.__module__ == "numpy" and obj.dtype.kind in "biufc":
-            return {"$np": obj.dtype.str, "v": obj.item()}
-        if kind is list:
-            return [encode(v, depth + 1) for v in obj]
-        if kind is tuple:
-            return {"$tuple": [encode(v, depth + 1) for v in obj]}
-        if kind is dict and all(type(k) is str for k in obj):
-            return {"$dict": {k: encode(v, depth + 1) for k, v in obj.items()}}
-        if callable(obj):
-            return None  # functions handed in come back as None: nothing to compare
-        return {"$other": kind.__module__ + "." + kind.__qualname__}
-
     results = {}
     for name, cases in request["checks"].items():
         fn = globals().get(name)
@@ -137,14 +35,14 @@ def _nnfs_probe():
             if not callable(fn):
                 out.append({"error": "is not defined (run its cell, and keep its name)"})
                 continue
-            args = decode(case["args"])
+            args = _nnfs_wire["decode"](case["args"], shipped)
             call = shipped[case["call"]] if case["call"] else None
             sink = io.StringIO()
             try:
                 with warnings.catch_warnings(), np.errstate(all="ignore"), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
                     warnings.simplefilter("ignore")
                     value = call(fn, *args) if call else fn(*args)
-                out.append({"value": encode(value), "args": encode(tuple(args))})
+                out.append({"value": _nnfs_wire["encode"](value), "args": _nnfs_wire["encode"](tuple(args))})
             except (Exception, SystemExit) as exc:
                 text = str(exc).strip()
                 out.append({"error": "raised " + type(exc).__name__ + (": " + text.splitlines()[0] if text else "")})
@@ -155,6 +53,11 @@ def _nnfs_probe():
 
 _nnfs_probe()
 '''
+
+# The probe cell: the wire module's own source (run in a private namespace) and the loop above.
+PROBE = (
+    f"_nnfs_wire = {{}}\nexec({inspect.getsource(wire)!r}, _nnfs_wire)\n" + PROBE_MAIN
+)
 
 
 def probe_request(assignment: str) -> dict:
@@ -167,7 +70,7 @@ def probe_request(assignment: str) -> dict:
             call = case.call.__qualname__ if case.call else None
             if call and call not in SHIPPABLE:
                 raise RuntimeError(f"{assignment}.{name}: case driver {call} is not @shippable")
-            cases.append({"args": _encode(tuple(case.args))["$tuple"], "call": call})
+            cases.append({"args": wire.encode(tuple(case.args), SHIPPABLE)["$tuple"], "call": call})
         request["checks"][name] = cases
     request["functions"] = {name: source for name, source in SHIPPABLE.items()}
     return request
@@ -184,8 +87,8 @@ def judge_probe(assignment: str, probe_out: dict) -> dict:
             if "error" in row:
                 outcomes[case.name] = Outcome(error=row["error"])
                 continue
-            value = _decode(row["value"])
-            after = _decode(row["args"])
+            value = wire.decode(row["value"])
+            after = wire.decode(row["args"])
             try:
                 plain, was_scalar, error = check.convert(value)
             except Exception as exc:  # a converter meeting a shape it did not expect
