@@ -14,6 +14,14 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def _find_environment_tools() -> None:
+    """nbgrader shells out to `alembic` (gradebook migrations) by name: make sure the one beside this
+    interpreter is found even when the virtual environment is not activated."""
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
 @dataclass
 class Course:
     root: Path
@@ -80,11 +88,7 @@ class Course:
         if self._api is None:
             from nbgrader.apps import NbGraderAPI
 
-            # nbgrader shells out to `alembic` (gradebook migrations) by name: make sure the one
-            # beside this interpreter is found even when the virtual environment is not activated.
-            bin_dir = str(Path(sys.executable).parent)
-            if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-                os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+            _find_environment_tools()
 
             api = NbGraderAPI(config=self.config())
             api.log.setLevel(logging.WARNING)
@@ -94,4 +98,5 @@ class Course:
     def gradebook(self):
         from nbgrader.api import Gradebook
 
+        _find_environment_tools()
         return Gradebook(self.gradebook_url)

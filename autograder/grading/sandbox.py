@@ -137,9 +137,11 @@ def _system_binds() -> list[str]:
 
 def bwrap_argv(spec: SandboxSpec, connection_file: str) -> list[str]:
     argv = ["bwrap", "--die-with-parent", "--unshare-all", "--new-session"]
+    # The private /tmp first: the binds below may live under the host's /tmp (a course checked out
+    # there, a worker's scratch folders) and must stay visible on top of it.
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     for path in _system_binds() + list(spec.readonly):
         argv += ["--ro-bind-try", path, path]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     argv += ["--bind", spec.sockets, spec.sockets]
     argv += ["--ro-bind", connection_file, connection_file]
     argv += ["--bind", spec.scratch, spec.workdir, "--chdir", spec.workdir]
