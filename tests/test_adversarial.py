@@ -139,6 +139,14 @@ def attacked(tmp_path_factory):
             "sys.displayhook = lambda value: print(3.0)\n",
         ),
         _attacker("print-a-score", softmax=WRONG_SOFTMAX + "\nprint(3.0)\n"),
+        _attacker(
+            "patch-checks-and-dodge-verification",
+            softmax=WRONG_SOFTMAX
+            + "\ntry:\n    import autograder.checks, autograder.checks.a1_helpers as _c\n"
+            "    autograder.checks.check_softmax = _c.check_softmax = lambda fn: 3.0\n"
+            "except ImportError:  # no grading package: this must be the verification run\n"
+            "    import os\n    os._exit(0)\n",
+        ),
     ]
     for student in attackers:
         path = course.submitted_notebook(student.student_id, A1)
@@ -255,3 +263,11 @@ def test_a_cheat_that_fooled_nbgrader_is_caught_and_flagged(attacked):
     notes = " ".join(results["attack-patch-numpy-and-checks"].notes)
     # In the kernel the patched check returned 3.0 and nbgrader believed it; the verified run did not.
     assert "VERIFIED SCORE DIFFERS" in notes and "softmax_tests: nbgrader 3, verified 0" in notes, notes
+
+
+def test_dodging_the_verification_run_scores_nothing_and_is_flagged(attacked):
+    results, *_ = attacked
+    r = results["attack-patch-checks-and-dodge-verification"]
+    assert r.status == "graded", r.reason
+    assert all(r.cells[f"{name}_tests"][0] == 0.0 for name in ("relu", "softmax", "compute_layer", "accuracy"))
+    assert any(n.startswith("UNVERIFIED") for n in r.notes), r.notes

@@ -171,10 +171,14 @@ def _verify(course: Course, task: Task, scratch: Path, timings: dict) -> dict | 
         sandbox.close()
     out_path = sandbox.scratch / "probe_out.json"
     try:
-        probe_out = json.loads(out_path.read_text()) if out_path.is_file() else {}
+        probe_out = json.loads(out_path.read_text()) if out_path.is_file() else None
     except ValueError:
-        probe_out = {}
-    verdicts = verify.judge_probe(a, probe_out)
+        probe_out = None
+    verdicts = verify.judge_probe(a, probe_out or {})
+    if probe_out is None:
+        # Secure by default: a run that never reached the probe verifies nothing, so nothing scores.
+        # Honest students only meet this when the machine fails them; the note says how to recover.
+        verdicts[None] = "the verification run produced no results (its kernel died or was stopped)"
     timings["verification"] = time.perf_counter() - start
     return verdicts
 
@@ -214,6 +218,9 @@ def grade_task(task: Task) -> dict:
 def _apply_verdicts(result: StudentResult, verdicts: dict) -> None:
     """Verified scores replace nbgrader's for every checked function; differences are flagged."""
     differences = []
+    failure = verdicts.pop(None, None)
+    if failure:
+        result.notes.append(f"UNVERIFIED: {failure}; checked cells score 0. If this is not the student's doing, regrade with --force")
     for function, (score, max_score, notes) in verdicts.items():
         cell = f"{function}_tests"
         if cell not in result.cells:
