@@ -178,6 +178,9 @@ def kernel_main(spec_path: str, connection_file: str) -> None:
         Path(spec.cgroup, "cgroup.procs").write_text(str(os.getpid()))  # children inherit the cgroup
     _apply_limits(spec.limits)
     kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file, "--HistoryManager.hist_file=:memory:"]
+    # Import numpy while the kernel starts (a started-ahead kernel does this before any student needs
+    # it); the name is deleted at once, so the student's namespace is as usual.
+    kernel += ["--IPKernelApp.exec_lines=['import numpy as _nnfs_numpy', 'del _nnfs_numpy']"]
     if spec.isolation == "bwrap":
         os.execvp("bwrap", bwrap_argv(spec, connection_file) + kernel)
     os.chdir(spec.workdir)
@@ -237,6 +240,8 @@ class Sandbox:
         os.environ["JUPYTER_PATH"] = str(self.root)
         config.Execute.kernel_name = KERNEL_NAME
         config.Execute.timeout = self.limits.cell_seconds
+        # The kernel serves one notebook and its sandbox is killed right after: no graceful goodbye.
+        config.Execute.shutdown_kernel = "immediate"
         config.KernelManager.transport = "ipc"
         config.KernelManager.ip = str(self.sockets / "kernel")
 

@@ -22,6 +22,16 @@ from .pipeline import StudentResult, _read_scores, preflight
 from .sandbox import Limits, Sandbox, support
 
 
+def _fast_tmp() -> str | None:
+    """A memory-backed folder for the throwaway courses when there is one: nbgrader's gradebook commits
+    fsync, and on a disk those waits were a large share of a small notebook's grading time."""
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
+_FAST_TMP = _fast_tmp()
+
+
 @dataclass
 class Template:
     """What every worker needs for one assignment, as plain data (it travels to Dask workers)."""
@@ -84,12 +94,22 @@ class _Watchdog:
 def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path, timings: dict) -> dict:
     a, student = task.template.assignment, task.student
     start = time.perf_counter()
-    sandbox = Sandbox(scratch / "autograde", course.autograded_notebook(student, a).parent, task.limits, with_package=True)
+    sandbox = _warm_sandbox(task.limits, with_package=True)
+    if sandbox is None:
+        sandbox = Sandbox(scratch / "autograde", course.autograded_notebook(student, a).parent, task.limits, with_package=True)
     timings["isolation"] = time.perf_counter() - start
     start = time.perf_counter()
     config = course.config()
     sandbox.configure(config)
     from nbgrader.apps import NbGraderAPI
+    from nbgrader.converters.autograde import Autograde
+    from nbgrader.preprocessors import Execute
+
+    from .warm import WarmExecute
+
+    config.Autograde.autograde_preprocessors = [
+        WarmExecute if p is Execute else p for p in Autograde.class_traits()["autograde_preprocessors"].default()
+    ]
 
     api = NbGraderAPI(config=config)
     timings["startup"] = time.perf_counter() - start
@@ -126,6 +146,24 @@ def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path,
     return out
 
 
+_WARM = None  # this process's WarmKernels, made on first use
+
+
+def _warm_sandbox(limits: Limits, with_package: bool):
+    """A sandbox whose kernel is already running (its manager handed to the next WarmExecute), or None."""
+    global _WARM
+    from .warm import WarmExecute, WarmKernels
+
+    if _WARM is None:
+        _WARM = WarmKernels()
+    taken = _WARM.take(limits, with_package)
+    if taken is None:
+        return None
+    sandbox, km = taken
+    WarmExecute.handed_over = km
+    return sandbox
+
+
 def _raw_records(course: Course, assignment: str, student: str) -> tuple[dict, dict]:
     """nbgrader's own grade and comment records, for the coordinator to copy into the course gradebook."""
     grades, comments = {}, {}
@@ -146,10 +184,10 @@ def _raw_records(course: Course, assignment: str, student: str) -> tuple[dict, d
 def _verify(course: Course, task: Task, scratch: Path, timings: dict) -> dict | None:
     """{function: (score, max, notes)} from the out-of-process run, or None when it could not run."""
     import nbformat
-    from nbgrader.preprocessors import Execute
     from traitlets.config import Config
 
     from . import verify
+    from .warm import WORKDIR, WarmExecute
 
     a = task.template.assignment
     start = time.perf_counter()
@@ -158,13 +196,15 @@ def _verify(course: Course, task: Task, scratch: Path, timings: dict) -> dict | 
     except Exception:
         return None
     nb = verify.verification_notebook(nbformat.reads(task.template.release_notebook, as_version=4), submitted)
-    sandbox = Sandbox(scratch / "verify", Path("/tmp/work"), task.limits, with_package=False)
+    sandbox = _warm_sandbox(task.limits, with_package=False)
+    if sandbox is None:
+        sandbox = Sandbox(scratch / "verify", WORKDIR, task.limits, with_package=False)
     (sandbox.scratch / "probe_in.json").write_text(json.dumps(verify.probe_request(a)))
     config = Config()
     sandbox.configure(config)
     try:
         with _Watchdog(task.limits.notebook_seconds, sandbox):
-            Execute(config=config).preprocess(nb, {"metadata": {"path": str(sandbox.scratch)}})
+            WarmExecute(config=config).preprocess(nb, {"metadata": {"path": str(sandbox.scratch)}})
     except Exception:  # a dead or unresponsive kernel: whatever the probe wrote (nothing) is judged
         pass
     finally:
@@ -196,7 +236,7 @@ def grade_task(task: Task) -> dict:
     a = task.template.assignment
     timings = {}
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="nnfs-grade-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="nnfs-grade-", dir=_FAST_TMP) as tmp:
         scratch = Path(tmp)
         course = _write_course(scratch / "course", task)
         os.environ.pop("JUPYTER_PATH", None)

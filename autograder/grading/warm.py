@@ -1,0 +1,103 @@
+"""Sandboxed kernels started ahead of need, each used for one notebook and then thrown away.
+
+Starting a kernel (a sandbox, a Python process, IPython, the handshake) took about 0.9 s of mostly
+idle waiting, twice per submission (nbgrader's run and the verification run): the largest share of
+a small notebook's grading time. A worker therefore starts the next two kernels in a background
+thread while it grades the current submission, and nbgrader's executor takes a started one instead
+of starting its own. Every kernel still serves exactly one notebook in its own sandbox: nothing is
+shared between students but the code that starts them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import shutil
+import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import astuple
+from pathlib import Path
+
+from nbgrader.preprocessors import Execute
+
+from .sandbox import KERNEL_NAME, Limits, Sandbox
+
+WORKDIR = Path("/tmp/work")  # where a kernel finds itself inside its sandbox, whoever it serves
+
+
+def _start(root: Path, limits: Limits, with_package: bool):
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+
+    sandbox = Sandbox(root, WORKDIR, limits, with_package=with_package)
+    km = AsyncKernelManager(
+        kernel_name=KERNEL_NAME,
+        kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(root / "kernels")]),
+        transport="ipc",
+        ip=str(sandbox.sockets / "kernel"),
+    )
+    asyncio.run(km.start_kernel())
+    return sandbox, km
+
+
+class WarmKernels:
+    """At most one started kernel per kind (with or without the grading package) and set of limits."""
+
+    def __init__(self):
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warm-kernel")
+        self._ready: dict[tuple, Future] = {}
+        self._base = Path(tempfile.mkdtemp(prefix="nnfs-warm-"))
+        self._count = 0
+        atexit.register(self.close)
+        # Pool workers leave through multiprocessing, which runs its finalizers but not atexit.
+        from multiprocessing import util
+
+        util.Finalize(self, self.close, exitpriority=10)
+
+    def _key(self, limits: Limits, with_package: bool) -> tuple:
+        return (astuple(limits), with_package)
+
+    def prepare(self, limits: Limits, with_package: bool) -> None:
+        key = self._key(limits, with_package)
+        if key not in self._ready:
+            self._count += 1
+            self._ready[key] = self._pool.submit(_start, self._base / f"k{self._count}", limits, with_package)
+
+    def take(self, limits: Limits, with_package: bool):
+        """(sandbox, kernel manager) with a running kernel, or None; the next one starts at once."""
+        future = self._ready.pop(self._key(limits, with_package), None)
+        self.prepare(limits, with_package)
+        if future is None:
+            return None
+        try:
+            sandbox, km = future.result(timeout=60)
+        except Exception:  # a kernel that would not start: the caller starts one the usual way
+            return None
+        if not km.has_kernel:
+            sandbox.close()
+            return None
+        return sandbox, km
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)  # a kernel still starting finishes, and is then closed below
+        for future in self._ready.values():
+            try:
+                sandbox, km = future.result(timeout=60)
+                sandbox.close()
+            except Exception:
+                pass
+        self._ready.clear()
+        shutil.rmtree(self._base, ignore_errors=True)
+
+
+class WarmExecute(Execute):
+    """nbgrader's executor, taking the kernel manager it is handed instead of starting a kernel."""
+
+    handed_over = None  # set by the worker for the next notebook; used once
+
+    def create_kernel_manager(self):
+        km, WarmExecute.handed_over = WarmExecute.handed_over, None
+        if km is None:
+            return super().create_kernel_manager()
+        self.km = km
+        return km
