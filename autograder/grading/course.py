@@ -14,6 +14,18 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+_SOCKETS: Path | None = None
+
+
+def _socket_dir() -> Path:
+    """One private folder per process for IPC kernel sockets (sandboxes bring their own)."""
+    global _SOCKETS
+    if _SOCKETS is None:
+        _SOCKETS = Path(tempfile.mkdtemp(prefix="nnfs-kernels-"))
+        atexit.register(shutil.rmtree, _SOCKETS, True)
+    return _SOCKETS
+
+
 def _find_environment_tools() -> None:
     """nbgrader shells out to `alembic` (gradebook migrations) by name: make sure the one beside this
     interpreter is found even when the virtual environment is not activated."""
@@ -77,10 +89,8 @@ class Course:
         config.Application.log_level = logging.WARNING
         # Kernels talk over IPC sockets in a private folder rather than TCP on loopback: no open ports,
         # and no "running over TCP without encryption" warning from every kernel.
-        sockets = Path(tempfile.mkdtemp(prefix="nnfs-kernels-"))
-        atexit.register(shutil.rmtree, sockets, True)
         config.KernelManager.transport = "ipc"
-        config.KernelManager.ip = str(sockets / "kernel")
+        config.KernelManager.ip = str(_socket_dir() / "kernel")
         return config
 
     def api(self):
