@@ -66,6 +66,8 @@ def _pick(names, table):
     return [found[n] for n in names]
 
 
+ADA_ANSWERS = next(s for s in example_students(A1) if s.student_id == "example-ada").answers
+
 E2E_MUTANTS = _pick(
     [
         "softmax_without_max_shift",  # partial credit, and overflow warnings that must not zero the cell
@@ -137,6 +139,12 @@ def graded(course):
     cells["softmax_tests"].source = "pass"
     cells["relu_tests"].source = "print('all good')"
     cells["relu"].source = "def relu(x):\n    return x"
+    # A student who deleted an answer cell and the test cell after it: nbgrader alone fails the notebook.
+    deleter = ExampleStudent("e2e-deleter", A1, "", answers=dict(ADA_ANSWERS), deleted_cells=["relu", "relu_tests"])
+    path = course.submitted_notebook("e2e-deleter", A1)
+    path.parent.mkdir(parents=True)
+    path.write_text(build_submission(course.release_notebook(A1), deleter))
+
     tampered = course.submitted_notebook("e2e-tampered", A1)
     tampered.parent.mkdir(parents=True)
     nbformat.write(nb, str(tampered))
@@ -316,3 +324,11 @@ def test_a3_autograded_cells(graded, student):
     assert r.status == "graded", r.reason
     assert {k: s for k, (s, _) in r.cells.items() if k in A3_AUTO} == EXPECTED_A3[student]
     assert r.max_score == sum(A3_AUTO.values()) + 4.0  # the derivation is graded by hand
+
+
+def test_deleting_an_answer_cell_and_its_test_costs_only_that_function(graded):
+    results, *_ = graded
+    r = results["e2e-deleter"]
+    assert r.status == "graded", r.reason
+    assert {k: s for k, (s, _) in r.cells.items()} == FULL | {"relu_tests": 0.0}
+    assert "deleted answer cells put back empty (they score 0): relu" in r.notes

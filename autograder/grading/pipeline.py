@@ -96,12 +96,52 @@ def preflight(course: Course, assignment: str, student: str) -> StudentResult:
     release = nbformat.read(str(course.release_notebook(assignment)), as_version=4)
     expected = _grade_ids(release)
     missing = [g for g in expected if g not in submitted]
-    if missing:
-        result.notes.append(f"deleted cells restored from the gradebook and graded: {', '.join(missing)}")
+    answers = [g for g in missing if _is_answer_only(release, g)]
+    tests = [g for g in missing if g not in answers]
+    if tests:
+        result.notes.append(f"deleted cells restored from the gradebook and graded: {', '.join(tests)}")
+    if answers:
+        result.notes.append(f"deleted answer cells put back empty (they score 0): {', '.join(answers)}")
     declared = _cell_source(nb, INTEGRITY_CELL)
     if INTEGRITY_CELL in expected and (declared is None or declared.strip() == _cell_source(release, INTEGRITY_CELL).strip()):
         result.notes.append("integrity declaration left blank")
     return result
+
+
+def _is_answer_only(nb, grade_id) -> bool:
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade_id") == grade_id:
+            return bool(meta.get("solution")) and not meta.get("grade")
+    return False
+
+
+def restore_answer_cells(course: Course, assignment: str, student: str) -> None:
+    """Put deleted autograded answer cells back (as released: empty) into a submission, in place.
+
+    nbgrader re-inserts deleted *test* cells after the cell that preceded them in the source; when the
+    answer cell before a deleted test cell is gone too, it fails the whole notebook (KeyError), and every
+    other answer of the student would be lost. With the answer cell back, the test runs and scores 0.
+    """
+    path = course.submitted_notebook(student, assignment)
+    nb = nbformat.read(str(path), as_version=4)
+    release = nbformat.read(str(course.release_notebook(assignment)), as_version=4)
+    present = set(_grade_ids(nb))
+    released = [c for c in release.cells if "grade_id" in c.metadata.get("nbgrader", {})]
+    changed = False
+    for i, cell in enumerate(released):
+        grade_id = cell.metadata["nbgrader"]["grade_id"]
+        if grade_id in present or not _is_answer_only(release, grade_id):
+            continue
+        before = [c.metadata["nbgrader"]["grade_id"] for c in released[:i] if c.metadata["nbgrader"]["grade_id"] in present]
+        position = 0
+        if before:
+            position = 1 + next(j for j, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == before[-1])
+        nb.cells.insert(position, nbformat.from_dict(dict(cell)))
+        present.add(grade_id)
+        changed = True
+    if changed:
+        _atomic_write(path, nbformat.writes(nb))
 
 
 # ---------------------------------------------------------------------------------- autograde

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .course import Course
-from .pipeline import StudentResult, _read_scores, preflight
+from .pipeline import StudentResult, _read_scores, preflight, restore_answer_cells
 from .sandbox import Limits, Sandbox, support
 
 
@@ -243,6 +243,7 @@ def grade_task(task: Task) -> dict:
         result = preflight(course, a, task.student)
         out = {}
         if result.status == "graded":
+            restore_answer_cells(course, a, task.student)
             out = _autograde(course, task, result, scratch, timings)
         verdicts = None
         if result.status == "graded" and task.verify:
