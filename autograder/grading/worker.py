@@ -157,11 +157,10 @@ def _warm_sandbox(limits: Limits, with_package: bool):
     if _WARM is None:
         _WARM = WarmKernels()
     taken = _WARM.take(limits, with_package)
-    if taken is None:
-        return None
-    sandbox, km = taken
-    WarmExecute.handed_over = km
-    return sandbox
+    # Always overwrite: a kernel left over from a run that never started executing (its sandbox is
+    # closed, and it may hold the grading package) must never reach the next executor.
+    WarmExecute.handed_over = taken[1] if taken else None
+    return taken[0] if taken else None
 
 
 def _raw_records(course: Course, assignment: str, student: str) -> tuple[dict, dict]:
