@@ -66,7 +66,9 @@ class Case:
     """One call of the student's function: positional arguments (copied for every call).
 
     ``call(fn, *args)``, when given, is a trusted driver that calls the student's function several
-    times (an optimizer over a few steps) and returns what should be judged.
+    times (an optimizer over a few steps) and returns what should be judged. For a check that needs
+    several of the student's functions (a layer's backward pass needs its forward pass to make the
+    cache), ``fn`` is the tuple of them, in the order of ``Check.needs``.
     """
 
     name: str
@@ -259,6 +261,9 @@ class Check:
     make_cases: Callable[[], list]
     judge: Judge
     convert: Callable = to_plain  # how a return value becomes plain data (see to_plain)
+    # The student's functions the check calls, in order; empty means just the one called `name`.
+    # With several, the hidden cell is check_<name>(f1, f2, ...) and every case needs a driver.
+    needs: tuple = ()
     _cases: list | None = field(default=None, repr=False)
 
     def cases(self) -> list[Case]:
@@ -280,9 +285,19 @@ class Check:
             report.notes.insert(0, f"{self.name}: its output could not be checked ({type(exc).__name__}: {exc})")
         return report
 
-    def __call__(self, fn: Callable) -> float:
-        if not callable(fn):
-            raise Failure(f"{self.name} is not a function (got {type(fn).__name__}); define it with def {self.name}(...)")
+    @property
+    def functions(self) -> tuple:
+        """The names of the student's functions this check calls."""
+        return tuple(self.needs) or (self.name,)
+
+    def __call__(self, *fns: Callable) -> float:
+        names = self.functions
+        if len(fns) != len(names):
+            raise TypeError(f"check_{self.name} takes the functions {', '.join(names)}")
+        for name, fn in zip(names, fns):
+            if not callable(fn):
+                raise Failure(f"{name} is not a function (got {type(fn).__name__}); define it with def {name}(...)")
+        fn = fns[0] if len(fns) == 1 else tuple(fns)
         report = self.evaluate(run_cases(fn, self.cases(), self.convert))
         if report.score <= 0:
             raise Failure("\n".join(report.notes))

@@ -29,11 +29,15 @@ def _nnfs_probe():
         exec(source, {"np": np, "math": math, "functools": functools}, shipped)
     results = {}
     for name, cases in request["checks"].items():
-        fn = globals().get(name)
+        needs = request["needs"][name]
+        fns = [globals().get(n) for n in needs]
+        missing = [n for n, f in zip(needs, fns) if not callable(f)]
+        fn = fns[0] if len(fns) == 1 else tuple(fns)
         out = []
         for case in cases:
-            if not callable(fn):
-                out.append({"error": "is not defined (run its cell, and keep its name)"})
+            if missing:
+                out.append({"error": "is not defined (run its cell, and keep its name)" if missing == [name] else
+                            "cannot be checked: " + ", ".join(missing) + " is not defined (run its cell, and keep its name)"})
                 continue
             args = _nnfs_wire["decode"](case["args"], shipped)
             call = shipped[case["call"]] if case["call"] else None
@@ -63,8 +67,11 @@ PROBE = (
 def probe_request(assignment: str) -> dict:
     """The probe's input: every check's cases (encoded) and the trusted helper functions they use."""
     checks = importlib.import_module(f"autograder.checks.{assignment}").CHECKS
-    request = {"checks": {}, "functions": {}}
+    request = {"checks": {}, "functions": {}, "needs": {}}
     for name, check in checks.items():
+        request["needs"][name] = list(check.functions)
+        if len(check.functions) > 1 and not all(case.call for case in check.cases()):
+            raise RuntimeError(f"{assignment}.{name}: a check that needs several functions needs a driver for every case")
         cases = []
         for case in check.cases():
             call = case.call.__qualname__ if case.call else None
