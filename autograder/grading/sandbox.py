@@ -258,8 +258,7 @@ class Sandbox:
         (root / "kernels" / KERNEL_NAME / "kernel.json").write_text(json.dumps(kernelspec))
 
     def configure(self, config) -> None:
-        """Point nbgrader's executor at this sandbox's kernel."""
-        os.environ["JUPYTER_PATH"] = str(self.root)
+        """nbgrader's executor settings for this sandbox (its kernel is handed over already started)."""
         config.Execute.kernel_name = KERNEL_NAME
         config.Execute.timeout = self.limits.cell_seconds
         # The kernel serves one notebook and its sandbox is killed right after: no graceful goodbye.

@@ -14,6 +14,7 @@ import asyncio
 import atexit
 import shutil
 import tempfile
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import astuple
 from pathlib import Path
@@ -40,10 +41,17 @@ def _start(root: Path, limits: Limits, with_package: bool):
     return sandbox, km
 
 
+def start_now(root: Path, limits: Limits, with_package: bool):
+    """(sandbox, kernel manager) started in the caller's thread: when no started-ahead kernel is ready."""
+    return _start(root, limits, with_package)
+
+
 class WarmKernels:
-    """At most one started kernel per kind (with or without the grading package) and set of limits."""
+    """At most one started kernel per kind (with or without the grading package) and set of limits.
+    Thread-safe: a worker takes its two kernels from two threads (nbgrader's run and verification)."""
 
     def __init__(self):
+        self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warm-kernel")
         self._ready: dict[tuple, Future] = {}
         self._base = Path(tempfile.mkdtemp(prefix="nnfs-warm-"))
@@ -59,13 +67,15 @@ class WarmKernels:
 
     def prepare(self, limits: Limits, with_package: bool) -> None:
         key = self._key(limits, with_package)
-        if key not in self._ready:
-            self._count += 1
-            self._ready[key] = self._pool.submit(_start, self._base / f"k{self._count}", limits, with_package)
+        with self._lock:
+            if key not in self._ready:
+                self._count += 1
+                self._ready[key] = self._pool.submit(_start, self._base / f"k{self._count}", limits, with_package)
 
     def take(self, limits: Limits, with_package: bool):
         """(sandbox, kernel manager) with a running kernel, or None; the next one starts at once."""
-        future = self._ready.pop(self._key(limits, with_package), None)
+        with self._lock:
+            future = self._ready.pop(self._key(limits, with_package), None)
         self.prepare(limits, with_package)
         if future is None:
             return None
@@ -91,13 +101,25 @@ class WarmKernels:
 
 
 class WarmExecute(Execute):
-    """nbgrader's executor, taking the kernel manager it is handed instead of starting a kernel."""
+    """nbgrader's executor, taking the kernel manager it is handed instead of starting a kernel.
 
-    handed_over = None  # set by the worker for the next notebook; used once
+    nbgrader makes its executor itself (from the config's class list), so for its run the manager is
+    handed over on the class, by the one thread that runs nbgrader; an executor made directly (the
+    verification run, in another thread) gets its own with ``WarmExecute(kernel_manager=km, ...)``.
+    """
+
+    handed_over = None  # set by the worker for nbgrader's next notebook; used once
+
+    def __init__(self, *args, kernel_manager=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._given = kernel_manager
 
     def create_kernel_manager(self):
-        km, WarmExecute.handed_over = WarmExecute.handed_over, None
+        if self._given is not None:
+            km, self._given = self._given, None
+        else:
+            km, WarmExecute.handed_over = WarmExecute.handed_over, None
         if km is None:
-            return super().create_kernel_manager()
+            raise RuntimeError("no sandboxed kernel was handed over: refusing to start an unsandboxed one")
         self.km = km
         return km

@@ -94,9 +94,15 @@ class _Watchdog:
 def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path, timings: dict) -> dict:
     a, student = task.template.assignment, task.student
     start = time.perf_counter()
-    sandbox = _warm_sandbox(task.limits, with_package=True)
-    if sandbox is None:
-        sandbox = Sandbox(scratch / "autograde", course.autograded_notebook(student, a).parent, task.limits, with_package=True)
+    try:
+        sandbox, km = _sandboxed_kernel(task.limits, True, scratch / "autograde")
+    except Exception as exc:
+        result.status = "error"
+        result.reason = f"the sandboxed kernel would not start ({type(exc).__name__}: {exc}); regrade this student"
+        return {}
+    from .warm import WarmExecute
+
+    WarmExecute.handed_over = km  # nbgrader's executor (made by nbgrader, in this thread) takes it
     timings["isolation"] = time.perf_counter() - start
     start = time.perf_counter()
     config = course.config()
@@ -104,8 +110,6 @@ def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path,
     from nbgrader.apps import NbGraderAPI
     from nbgrader.converters.autograde import Autograde
     from nbgrader.preprocessors import Execute
-
-    from .warm import WarmExecute
 
     config.Autograde.autograde_preprocessors = [
         WarmExecute if p is Execute else p for p in Autograde.class_traits()["autograde_preprocessors"].default()
@@ -118,6 +122,7 @@ def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path,
         with _Watchdog(task.limits.notebook_seconds, sandbox) as watchdog:
             outcome = api.autograde(a, student, force=True, create=True)
     finally:
+        WarmExecute.handed_over = None  # never left for another notebook
         closing = time.perf_counter()
         sandbox.close()
         timings["isolation"] += time.perf_counter() - closing
@@ -149,18 +154,21 @@ def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path,
 _WARM = None  # this process's WarmKernels, made on first use
 
 
-def _warm_sandbox(limits: Limits, with_package: bool):
-    """A sandbox whose kernel is already running (its manager handed to the next WarmExecute), or None."""
+def _warm_kernels():
     global _WARM
-    from .warm import WarmExecute, WarmKernels
+    from .warm import WarmKernels
 
     if _WARM is None:
         _WARM = WarmKernels()
-    taken = _WARM.take(limits, with_package)
-    # Always overwrite: a kernel left over from a run that never started executing (its sandbox is
-    # closed, and it may hold the grading package) must never reach the next executor.
-    WarmExecute.handed_over = taken[1] if taken else None
-    return taken[0] if taken else None
+    return _WARM
+
+
+def _sandboxed_kernel(limits: Limits, with_package: bool, root: Path):
+    """(sandbox, kernel manager): a kernel started ahead of need, else one started now in ``root``."""
+    from .warm import start_now
+
+    taken = _warm_kernels().take(limits, with_package)
+    return taken if taken else start_now(root, limits, with_package)
 
 
 def _raw_records(course: Course, assignment: str, student: str) -> tuple[dict, dict]:
@@ -180,13 +188,16 @@ def _raw_records(course: Course, assignment: str, student: str) -> tuple[dict, d
     return grades, comments
 
 
-def _verify(course: Course, task: Task, scratch: Path, timings: dict) -> dict | None:
-    """{function: (score, max, notes)} from the out-of-process run, or None when it could not run."""
+def _verify(task: Task, scratch: Path, timings: dict) -> dict | None:
+    """{function: (score, max, notes)} from the out-of-process run, or None when it could not run.
+
+    Needs nothing from nbgrader's run (only the submitted and released notebooks), so the worker runs
+    it in a thread alongside: both mostly wait on their kernels, and two kernels keep both cores busy."""
     import nbformat
     from traitlets.config import Config
 
     from . import verify
-    from .warm import WORKDIR, WarmExecute
+    from .warm import WarmExecute
 
     a = task.template.assignment
     start = time.perf_counter()
@@ -195,20 +206,22 @@ def _verify(course: Course, task: Task, scratch: Path, timings: dict) -> dict | 
     except Exception:
         return None
     nb = verify.verification_notebook(nbformat.reads(task.template.release_notebook, as_version=4), submitted)
-    sandbox = _warm_sandbox(task.limits, with_package=False)
-    if sandbox is None:
-        sandbox = Sandbox(scratch / "verify", WORKDIR, task.limits, with_package=False)
-    (sandbox.scratch / "probe_in.json").write_text(json.dumps(verify.probe_request(a)))
-    config = Config()
-    sandbox.configure(config)
     try:
-        with _Watchdog(task.limits.notebook_seconds, sandbox):
-            WarmExecute(config=config).preprocess(nb, {"metadata": {"path": str(sandbox.scratch)}})
-    except Exception:  # a dead or unresponsive kernel: whatever the probe wrote (nothing) is judged
-        pass
-    finally:
-        sandbox.close()
-    out_path = sandbox.scratch / "probe_out.json"
+        sandbox, km = _sandboxed_kernel(task.limits, False, scratch / "verify")
+    except Exception:
+        km = sandbox = None
+    if sandbox is not None:
+        (sandbox.scratch / "probe_in.json").write_text(json.dumps(verify.probe_request(a)))
+        config = Config()
+        sandbox.configure(config)
+        try:
+            with _Watchdog(task.limits.notebook_seconds, sandbox):
+                WarmExecute(config=config, kernel_manager=km).preprocess(nb, {"metadata": {"path": str(sandbox.scratch)}})
+        except Exception:  # a dead or unresponsive kernel: whatever the probe wrote (nothing) is judged
+            pass
+        finally:
+            sandbox.close()
+    out_path = sandbox.scratch / "probe_out.json" if sandbox is not None else scratch / "no-probe-output"
     try:
         probe_out = json.loads(out_path.read_text()) if out_path.is_file() else None
     except ValueError:
@@ -220,6 +233,28 @@ def _verify(course: Course, task: Task, scratch: Path, timings: dict) -> dict | 
         verdicts[None] = "the verification run produced no results (its kernel died or was stopped)"
     timings["verification"] = time.perf_counter() - start
     return verdicts
+
+
+class _Background(threading.Thread):
+    """fn(*args) in a thread; result() waits for it and re-raises what it raised."""
+
+    def __init__(self, fn, *args):
+        super().__init__(daemon=True, name="verification")
+        self._fn, self._args = fn, args
+        self._value = self._error = None
+        self.start()
+
+    def run(self):
+        try:
+            self._value = self._fn(*self._args)
+        except BaseException as exc:  # handed to the caller
+            self._error = exc
+
+    def result(self):
+        self.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _quiet_library_warnings() -> None:
@@ -238,17 +273,17 @@ def grade_task(task: Task) -> dict:
     with tempfile.TemporaryDirectory(prefix="nnfs-grade-", dir=_FAST_TMP) as tmp:
         scratch = Path(tmp)
         course = _write_course(scratch / "course", task)
-        os.environ.pop("JUPYTER_PATH", None)
         result = preflight(course, a, task.student)
         out = {}
+        verification = None
+        if result.status == "graded" and task.verify:
+            verification = _Background(_verify, task, scratch, timings)
         if result.status == "graded":
             restore_answer_cells(course, a, task.student)
             out = _autograde(course, task, result, scratch, timings)
-        verdicts = None
-        if result.status == "graded" and task.verify:
-            verdicts = _verify(course, task, scratch, timings)
-            if verdicts is not None:
-                _apply_verdicts(result, verdicts)
+        verdicts = verification.result() if verification else None
+        if result.status == "graded" and verdicts is not None:
+            _apply_verdicts(result, verdicts)
     timings["total"] = time.perf_counter() - start
     result.seconds = timings["total"]
     warnings = support().warnings
