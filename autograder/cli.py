@@ -66,6 +66,7 @@ def _grade(course: Course, assignments: list[str], students, args=None) -> list:
 
 def _export(course: Course, results) -> None:
     everything = pipeline.save_results(course, results)
+    everything = pipeline.save_results(course, pipeline.with_gradebook_scores(course, everything))
     pipeline.write_grades_csv(course.root / "grades.csv", everything)
     print()
     print(pipeline.format_table(everything))

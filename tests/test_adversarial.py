@@ -265,6 +265,16 @@ def test_a_cheat_that_fooled_nbgrader_is_caught_and_flagged(attacked):
     assert "VERIFIED SCORE DIFFERS" in notes and "softmax_tests: nbgrader 3, verified 0" in notes, notes
 
 
+def test_feedback_and_gradebook_show_the_verified_score(attacked):
+    results, *_, course = attacked
+    r = results["attack-patch-numpy-and-checks"]
+    html = course.feedback_html(r.student, A1).read_text()
+    assert f"(Score: {float(round(r.score, 2))} / {FULL})" in html  # the total students read
+    assert "(Score: 0.0 / 3.0)" in html  # the softmax test cell, which nbgrader had scored 3
+    with course.gradebook() as gb:
+        assert gb.find_submission(A1, r.student).score == r.score
+
+
 def test_dodging_the_verification_run_scores_nothing_and_is_flagged(attacked):
     results, *_ = attacked
     r = results["attack-patch-checks-and-dodge-verification"]

@@ -81,6 +81,14 @@ def merge(course: Course, assignment: str, payload: dict) -> StudentResult:
         with course.gradebook() as gb:
             gb.update_or_create_student(student)
             submission = gb.update_or_create_submission(assignment, student)
+            stamp = course.submitted_notebook(student, assignment).with_name("timestamp.txt")
+            if stamp.is_file():
+                from nbgrader.utils import parse_utc
+
+                try:  # when it was submitted: formgrader shows lateness against the due date from it
+                    submission.timestamp = parse_utc(stamp.read_text().strip())
+                except (ValueError, TypeError):
+                    pass
             by_name = {}
             for notebook in submission.notebooks:
                 for grade in notebook.grades:
@@ -102,6 +110,14 @@ def merge(course: Course, assignment: str, payload: dict) -> StudentResult:
             _atomic_write(course.autograded_notebook(student, assignment), payload["autograded"])
         if "feedback" in payload:
             _atomic_write(course.feedback_html(student, assignment), payload["feedback"])
+        # nbgrader's release_feedback pairs feedback with the exchange's submission through these two
+        # files, which `nbgrader collect` puts beside the notebook (as nbgrader's autograde would copy them).
+        submitted = course.submitted_notebook(student, assignment).parent
+        for name in ("timestamp.txt", "submission_secret.txt"):
+            if (submitted / name).is_file():
+                for notebook in (course.autograded_notebook(student, assignment), course.feedback_html(student, assignment)):
+                    if notebook.is_file():
+                        _atomic_write(notebook.with_name(name), (submitted / name).read_text())
     return result
 
 

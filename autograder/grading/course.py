@@ -71,8 +71,12 @@ class Course:
         return sorted(p.name for p in sub.iterdir() if (p / assignment).is_dir())
 
     @property
+    def gradebook_path(self) -> Path:
+        return self.root / "gradebook.db"
+
+    @property
     def gradebook_url(self) -> str:
-        return f"sqlite:///{self.root / 'gradebook.db'}"
+        return f"sqlite:///{self.gradebook_path}"
 
     # ------------------------------------------------------------------------------ nbgrader
     def config(self):

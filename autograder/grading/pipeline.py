@@ -147,16 +147,42 @@ def restore_answer_cells(course: Course, assignment: str, student: str) -> None:
 # ---------------------------------------------------------------------------------- autograde
 
 
+MANUAL_NOTE = "needs manual grading: "
+
+
+def _scores_from(submission, result: StudentResult) -> None:
+    result.score, result.max_score = float(submission.score), float(submission.max_score)
+    result.notes = [n for n in result.notes if not n.startswith(MANUAL_NOTE)]
+    for notebook in submission.notebooks:
+        for grade in notebook.grades:
+            result.cells[grade.name] = (float(grade.score), float(grade.max_score))
+        needs_manual = [g.name for g in notebook.grades if g.needs_manual_grade and g.max_score > 0]
+        if needs_manual:
+            result.notes.append(MANUAL_NOTE + ", ".join(needs_manual))
+
+
 def _read_scores(course: Course, result: StudentResult) -> None:
     with course.gradebook() as gb:
-        submission = gb.find_submission(result.assignment, result.student)
-        result.score, result.max_score = float(submission.score), float(submission.max_score)
-        for notebook in submission.notebooks:
-            for grade in notebook.grades:
-                result.cells[grade.name] = (float(grade.score), float(grade.max_score))
-            needs_manual = [g.name for g in notebook.grades if g.needs_manual_grade and g.max_score > 0]
-            if needs_manual:
-                result.notes.append(f"needs manual grading: {', '.join(needs_manual)}")
+        _scores_from(gb.find_submission(result.assignment, result.student), result)
+
+
+def with_gradebook_scores(course: Course, results: list[StudentResult]) -> list[StudentResult]:
+    """Graded results with the scores the course gradebook holds now: the verified autograded scores
+    the coordinator wrote, plus whatever was graded by hand in formgrader since (manual scores win)."""
+    from nbgrader.api import MissingEntry
+
+    if not results or not course.gradebook_path.is_file():
+        return results
+    with course.gradebook() as gb:
+        for result in results:
+            if result.status != "graded":
+                continue
+            try:
+                submission = gb.find_submission(result.assignment, result.student)
+            except MissingEntry:
+                continue
+            _scores_from(submission, result)
+    return results
 
 
 # ------------------------------------------------------------------------------------- record

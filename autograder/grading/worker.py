@@ -91,7 +91,8 @@ class _Watchdog:
         self._timer.cancel()
 
 
-def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path, timings: dict) -> dict:
+def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path, timings: dict) -> tuple:
+    """(plain outputs, nbgrader API) after nbgrader's sandboxed run; the API is None when it failed."""
     a, student = task.template.assignment, task.student
     start = time.perf_counter()
     try:
@@ -99,7 +100,7 @@ def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path,
     except Exception as exc:
         result.status = "error"
         result.reason = f"the sandboxed kernel would not start ({type(exc).__name__}: {exc}); regrade this student"
-        return {}
+        return {}, None
     from .warm import WarmExecute
 
     WarmExecute.handed_over = km  # nbgrader's executor (made by nbgrader, in this thread) takes it
@@ -131,24 +132,36 @@ def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path,
     if watchdog.fired:
         result.status = "error"
         result.reason = f"stopped after {task.limits.notebook_seconds} s (the notebook's time limit): an endless loop?"
-        return out
+        return out, None
     if not outcome["success"]:
         result.status = "error"
         lines = (outcome.get("error") or outcome.get("log") or "unknown error").strip().splitlines()
         result.reason = f"nbgrader could not autograde this notebook: {lines[-1] if lines else 'unknown error'}"
-        return out
+        return out, None
     _read_scores(course, result)
-    out["grades"], out["comments"] = _raw_records(course, a, student)
     out["autograded"] = course.autograded_notebook(student, a).read_text()
-    if task.feedback:
-        start = time.perf_counter()
-        done = api.generate_feedback(a, student, force=True)
-        if done["success"] and course.feedback_html(student, a).is_file():
-            out["feedback"] = course.feedback_html(student, a).read_text()
-        else:
-            result.notes.append("feedback could not be generated")
-        timings["feedback"] = time.perf_counter() - start
-    return out
+    return out, api
+
+
+def _record_verified(course: Course, result: StudentResult) -> None:
+    """Put the verified cell scores into this throwaway gradebook, so feedback shows what is reported."""
+    with course.gradebook() as gb:
+        for notebook in gb.find_submission(result.assignment, result.student).notebooks:
+            for grade in notebook.grades:
+                if grade.name in result.cells and grade.auto_score is not None:
+                    grade.auto_score = result.cells[grade.name][0]
+        gb.db.commit()
+
+
+def _feedback(api, course: Course, result: StudentResult, out: dict, timings: dict) -> None:
+    start = time.perf_counter()
+    a, student = result.assignment, result.student
+    done = api.generate_feedback(a, student, force=True)
+    if done["success"] and course.feedback_html(student, a).is_file():
+        out["feedback"] = course.feedback_html(student, a).read_text()
+    else:
+        result.notes.append("feedback could not be generated")
+    timings["feedback"] = time.perf_counter() - start
 
 
 _WARM = None  # this process's WarmKernels, made on first use
@@ -278,12 +291,18 @@ def grade_task(task: Task) -> dict:
         verification = None
         if result.status == "graded" and task.verify:
             verification = _Background(_verify, task, scratch, timings)
+        api = None
         if result.status == "graded":
             restore_answer_cells(course, a, task.student)
-            out = _autograde(course, task, result, scratch, timings)
+            out, api = _autograde(course, task, result, scratch, timings)
         verdicts = verification.result() if verification else None
-        if result.status == "graded" and verdicts is not None:
-            _apply_verdicts(result, verdicts)
+        if result.status == "graded":
+            if verdicts is not None:
+                _apply_verdicts(result, verdicts)
+                _record_verified(course, result)
+            out["grades"], out["comments"] = _raw_records(course, a, task.student)
+            if task.feedback:
+                _feedback(api, course, result, out, timings)
     timings["total"] = time.perf_counter() - start
     result.seconds = timings["total"]
     warnings = support().warnings
