@@ -1,0 +1,293 @@
+"""The course in JupyterLab with nbgrader's extensions, driven in a real browser, as people use it.
+
+A copy of the course is released and its example students graded (`nnfs release / examples / grade`),
+then `jupyter lab` from the course's environment serves it on loopback and Debian's Chromium (headless,
+through Playwright) plays:
+  a student, who opens a1, fills in relu, runs it and its visible tests, and reads nbgrader's Validate
+  verdict (failing cells named; a complete notebook passes);
+  an instructor, who opens formgrader from the Nbgrader menu and finds the assignment, the students and
+  the graded submissions with the scores the gradebook holds.
+Every step leaves a screenshot in test-output/browser/ (git-ignored) for a reviewer to look at, also the
+step that failed (its name ends in -FAILED). Skips only when Playwright or Chromium cannot start here.
+"""
+
+import re
+import shutil
+import time
+from contextlib import contextmanager
+
+import nbformat
+import pytest
+
+from autograder import cli
+from autograder.checks import a1_helpers as a1_checks
+from autograder.examples import example_students
+from browser import CHROMIUM_FLAGS, INSTALL_CHROMIUM, INSTALL_PLAYWRIGHT, JupyterLab, chromium_executable
+from notebooks import ROOT, copy_course, nbgrader_meta
+
+sync_api = pytest.importorskip("playwright.sync_api", reason=f"playwright is not installed: {INSTALL_PLAYWRIGHT}")
+expect = sync_api.expect
+
+A1 = "a1_helpers"
+SHOTS = ROOT / "test-output" / "browser"
+RELU_BODY = "return np.maximum(x, 0)"
+TIMINGS = {}
+SLOW = 90_000  # ms: a first JupyterLab load or a Validate run on two busy cores
+
+
+@contextmanager
+def timed(name):
+    start = time.perf_counter()
+    yield
+    TIMINGS[name] = time.perf_counter() - start
+
+
+@pytest.fixture(scope="module")
+def screenshots(request):
+    shutil.rmtree(SHOTS, ignore_errors=True)
+    SHOTS.mkdir(parents=True)
+    yield SHOTS
+    plugins = request.config.pluginmanager
+    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        taken = sorted(p.name for p in SHOTS.glob("*.png"))
+        times = ", ".join(f"{k} {v:.1f} s" for k, v in TIMINGS.items())
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"\nbrowser screenshots ({len(taken)}) in {SHOTS}: {', '.join(taken)}")
+            reporter.write_line(f"browser test timings: {times}")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """Debian's Chromium, headless, with a fresh profile (a persistent context is one browser window set)."""
+    executable = chromium_executable()
+    if executable is None:
+        pytest.skip(f"Debian's chromium is not installed: {INSTALL_CHROMIUM}")
+    playwright = sync_api.sync_playwright().start()
+    try:
+        try:
+            with timed("chromium start"):
+                context = playwright.chromium.launch_persistent_context(
+                    str(tmp_path_factory.mktemp("chromium-profile")),
+                    executable_path=executable,
+                    headless=True,
+                    args=CHROMIUM_FLAGS,
+                    viewport={"width": 1400, "height": 900},
+                )
+        except sync_api.Error as exc:
+            lines = str(exc).splitlines()
+            why = [line.strip(" -") for line in lines if "[err]" in line or "exitCode" in line][-5:]
+            pytest.skip(f"chromium ({executable}) cannot start here: {' | '.join(lines[:1] + why)}")
+        yield context
+        context.close()
+    finally:
+        playwright.stop()
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """A copy of the course: a1 released, the example students submitted and graded, as `nnfs` does it."""
+    root = tmp_path_factory.mktemp("browser-course")
+    course = copy_course(root, with_release=False)
+    with timed("release and examples"):
+        cli.main(["--course", str(root), "release", A1])
+        cli.main(["--course", str(root), "examples", A1])
+    with timed("grading"):
+        cli.main(["--course", str(root), "grade", A1, "--jobs", "2"])
+    return course
+
+
+@pytest.fixture(scope="module")
+def lab(course, tmp_path_factory):
+    server = JupyterLab(course.root, tmp_path_factory.mktemp("jupyter-home"))
+    with timed("jupyterlab start"):
+        server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def page(browser, screenshots, lab):
+    page = browser.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    page.close()
+
+
+@contextmanager
+def step(page, name):
+    """One thing a person does; the screenshot of what they see afterwards, or of the failure."""
+    try:
+        yield
+    except BaseException:
+        try:
+            page.screenshot(path=str(SHOTS / f"{name}-FAILED.png"))
+        except sync_api.Error:
+            pass  # the page itself is gone: the original error says more
+        raise
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def current_notebook(page):
+    """The notebook in the active tab (other open notebooks stay in the DOM, hidden)."""
+    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+
+
+def open_notebook(page, lab, path):
+    page.goto(lab.url(f"lab/tree/{path}"))
+    # JupyterLab first restores the tabs of the last session, then opens the path: wait for its tab.
+    tab = page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current")
+    expect(tab).to_have_attribute("title", re.compile(rf"^Path: {re.escape(path)}$", re.M), timeout=SLOW)
+    panel = current_notebook(page)
+    expect(panel.locator(".validate-button"), "nbgrader's Validate button is missing: is its lab extension enabled?").to_be_visible(timeout=SLOW)
+    expect_kernel_idle(page)
+    return panel
+
+
+def expect_kernel_idle(page):
+    """The status bar's kernel status for the current notebook (it says Connecting, Busy, ... before)."""
+    expect(page.locator("#jp-main-statusbar")).to_contain_text("Python 3 (ipykernel) | Idle", timeout=SLOW)
+
+
+def validate(page, panel):
+    """Click Validate and return the dialog's text; the dialog is closed again."""
+    panel.locator(".validate-button").click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.wait_for(timeout=SLOW)
+    text = dialog.locator(".jp-Dialog-body").inner_text()
+    assert dialog.locator(".jp-Dialog-header").inner_text().strip() == "Validation Results", text
+    return dialog, text
+
+
+def grade_ids(nb):
+    return [nbgrader_meta(c).get("grade_id") for c in nb.cells]
+
+
+def js_number(x):
+    """A score as formgrader's JavaScript prints it (rounded to 2 decimals, no trailing .0)."""
+    x = round(float(x), 2)
+    return str(int(x)) if x == int(x) else str(x)
+
+
+def test_student_fills_in_relu_runs_its_tests_and_validates(page, lab, course):
+    notebook = course.root / "student" / f"{A1}.ipynb"  # beside the course's folders, which stay untouched
+    notebook.parent.mkdir()
+    shutil.copy(course.release_notebook(A1), notebook)
+    release = nbformat.read(str(notebook), as_version=4)
+    ids = grade_ids(release)
+    answered = release.cells[ids.index("relu")].source.replace("raise NotImplementedError()", RELU_BODY)
+
+    with step(page, "01-student-opens-a1"), timed("student opens a1"):
+        panel = open_notebook(page, lab, f"student/{A1}.ipynb")
+        cells = panel.locator(".jp-Cell")
+        expect(cells).to_have_count(len(release.cells))
+        expect(page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader")).to_be_visible()
+
+    with step(page, "02-student-writes-relu"):
+        relu = cells.nth(ids.index("relu"))
+        relu.locator(".cm-line", has_text="raise NotImplementedError()").click()
+        page.keyboard.press("End")
+        page.keyboard.press("Shift+Home")  # the line's text, after its indentation
+        page.keyboard.insert_text(RELU_BODY)
+        assert relu.locator(".cm-content").inner_text() == answered
+
+    with step(page, "03-student-runs-relu-and-its-tests"), timed("student runs relu"):
+        page.keyboard.press("Escape")
+        # From the set-up cell (numpy) down to relu's test cell, Shift+Enter on each, as the notebook says.
+        cells.nth(ids.index("setup")).locator(".jp-InputPrompt").click()
+        for _ in range(ids.index("relu_tests") - ids.index("setup") + 1):
+            page.keyboard.press("Shift+Enter")
+        tests = cells.nth(ids.index("relu_tests"))
+        tests.scroll_into_view_if_needed()
+        expect(tests.locator(".jp-InputPrompt")).to_have_text("[3]:", timeout=SLOW)  # set-up 1, relu 2, tests 3
+        expect(relu.locator(".jp-InputPrompt")).to_have_text("[2]:")
+        expect_kernel_idle(page)
+        expect(tests.locator(".jp-OutputArea-output")).to_have_text("relu: visible tests passed")
+        assert tests.locator("[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
+
+    with step(page, "04-validate-names-the-unfinished-functions"), timed("validate (unfinished)"):
+        dialog, verdict = validate(page, panel)
+        unfinished = [name for name in a1_checks.POINTS if name != "relu"]
+        assert verdict.count("The following cell failed:") == len(unfinished), verdict
+        for name in unfinished:
+            first_line = release.cells[ids.index(f"{name}_tests")].source.splitlines()[0]
+            assert first_line in verdict, f"{name}_tests is not named as failing:\n{verdict}"
+        assert release.cells[ids.index("relu_tests")].source.splitlines()[0] not in verdict, verdict
+        assert "NotImplementedError" in verdict and "Success!" not in verdict
+    dialog.get_by_role("button", name="Ok").click()
+
+    saved = nbformat.read(str(notebook), as_version=4)  # Validate saves the notebook first
+    assert saved.cells[ids.index("relu")].source == answered
+
+
+def test_student_validates_a_complete_notebook(page, lab, course):
+    ada = next(s for s in example_students(A1) if s.student_id == "example-ada")
+    notebook = course.root / "student" / ada.student_id / f"{A1}.ipynb"
+    notebook.parent.mkdir(parents=True)
+    shutil.copy(course.submitted_notebook(ada.student_id, A1), notebook)
+    complete = nbformat.read(str(notebook), as_version=4)
+    ids = grade_ids(complete)
+
+    with step(page, "05-validate-a-complete-notebook"), timed("validate (complete)"):
+        panel = open_notebook(page, lab, f"student/{ada.student_id}/{A1}.ipynb")
+        relu = panel.locator(".jp-Cell").nth(ids.index("relu"))
+        assert relu.locator(".cm-content").inner_text() == complete.cells[ids.index("relu")].source  # ada's, not the release
+        dialog, verdict = validate(page, panel)
+        assert "Success! Your notebook passes all the tests." in verdict, verdict
+        assert "failed" not in verdict, verdict
+    dialog.get_by_role("button", name="Ok").click()
+
+
+def _gradebook_scores(course):
+    """Per student: the total formgrader's students page shows, and the a1 notebook's score."""
+    with course.gradebook() as gb:
+        totals = {s.id: f"{js_number(s.score)} / {js_number(s.max_score)}" for s in gb.students}
+        notebooks = {n.student.id: f"{js_number(n.score)} / {js_number(n.max_score)}" for n in gb.notebook_submissions(A1, A1)}
+    # Formgrader also lists students who only have a submission folder (example-dan's file is not a notebook,
+    # so nothing of his reached the gradebook): with nothing graded, 0 / 0.
+    for student in course.students(A1):
+        totals.setdefault(student, "0 / 0")
+    return totals, notebooks
+
+
+def _wait_for_rows(frame, count):
+    """Formgrader fills its tables from its API after the page loads ("Loading, please wait...")."""
+    expect(frame.locator("tbody tr td.score")).to_have_count(count, timeout=SLOW)
+
+
+def _table(frame, key_cell):
+    rows = frame.locator("tbody tr")
+    return dict(zip(rows.locator(key_cell).all_inner_texts(), rows.locator("td.score").all_inner_texts()))
+
+
+def test_instructor_sees_the_graded_submissions_in_formgrader(page, lab, course):
+    totals, notebooks = _gradebook_scores(course)
+    points = float(sum(a1_checks.POINTS.values()))
+    # The gradebook itself holds a real grading run (ada right, carol untouched), so matching it means something.
+    assert notebooks["example-ada"] == f"{js_number(points)} / {js_number(points)}"
+    assert notebooks["example-carol"] == f"0 / {js_number(points)}"
+
+    with step(page, "06-formgrader-assignments"), timed("instructor opens formgrader"):
+        page.goto(lab.url("lab"))
+        page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").click()
+        page.get_by_role("menuitem", name="Formgrader", exact=True).click()
+        frame = page.frame_locator("#formgrader iframe")
+        a1_row = frame.locator("tbody tr", has_text=A1)
+        expect(a1_row.locator(".num-submissions")).to_have_text(str(len(course.students(A1))), timeout=SLOW)
+
+    with step(page, "07-formgrader-students-and-scores"), timed("instructor reads the scores"):
+        frame.get_by_role("link", name="Manage Students").click()
+        _wait_for_rows(frame, len(totals))
+        assert _table(frame, "td.id") == totals
+
+    with step(page, "08-formgrader-a1-submissions-and-scores"), timed("instructor reads the submissions"):
+        frame.get_by_role("link", name="Manual Grading").click()
+        frame.locator("tbody tr td a", has_text=A1).click()  # the assignment
+        expect(frame.locator("thead")).to_contain_text("Notebook ID")
+        frame.locator("tbody tr td a", has_text=A1).click()  # its notebook
+        _wait_for_rows(frame, len(notebooks))
+        frame.get_by_text("Show All Names").click()  # submissions are anonymous ("Submission #1") until then
+        expect(frame.locator("tbody tr td.name a.name-shown").first).to_be_visible()
+        assert _table(frame, "td.name a.name-shown") == notebooks
