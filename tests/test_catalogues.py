@@ -8,7 +8,7 @@ import importlib
 
 import pytest
 
-MINIMUM = {"a1_helpers": (25, 10), "a2_backprop": (20, 8), "a3_moons": (20, 8)}  # (mistakes, correct alternatives)
+MINIMUM = {"a1_helpers": (25, 10), "a2_backprop": (20, 8), "a3_moons": (20, 8), "a4_mnist": (50, 20), "a5_cnn": (25, 8)}  # (mistakes, correct alternatives)
 
 
 def _load(assignment):

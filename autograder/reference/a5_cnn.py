@@ -483,13 +483,15 @@ def _timed(timings, name):
 
 
 def cnn_forward(x, params, state, training, rng=None, keep_prob=KEEP_PROB, timings=None):
-    """(logits, cache, new_state) of the handout network for x (N, 28, 28, 1) or (N, 784).
+    """(logits, cache, new_state) of the handout network for images x (N, H, W, C), or rows (N, 784) of 28x28x1
+    images. The layer sizes come from params, so the same code runs a smaller network on smaller images.
 
     training=True: batch-norm batch statistics (state's running averages are updated into new_state) and
     dropout with keep_prob drawn from rng; training=False: running averages, no dropout, rng unused.
     ``timings``: an optional dict to which the seconds spent in each layer are added.
     """
-    x = x.reshape(x.shape[0], *IMAGE_SHAPE)
+    if x.ndim == 2:
+        x = x.reshape(x.shape[0], *IMAGE_SHAPE)
     with _timed(timings, "conv"):
         a, conv_cache = conv2d_forward(x, params["W_conv"], params["b_conv"], 1, "SAME")
     with _timed(timings, "relu"):

@@ -16,11 +16,16 @@ Conventions (TensorFlow's):
 * max-pool ties: the gradient goes to exactly one element, the first maximum in row-major window order;
 * batch norm (training mode): per channel, the mean and the biased variance over every axis but the last
   (N, H, W for images, as ``tf.nn.moments(x, axes=[0, 1, 2])``), ``y = (x - mean) / sqrt(var + eps)``, no scale
-  or offset.
+  or offset; inference mode uses the running averages instead;
+* dense layers flatten each sample in row-major (NHWC) order; the loss is the batch mean of
+  ``tf.nn.softmax_cross_entropy_with_logits``; ``l2_loss(w) = sum(w**2) / 2``; Adam as TF1's AdamOptimizer or as
+  the paper writes it (they differ only in where epsilon sits).
 
 Every ``*_forward`` returns ``(out, cache)`` and every ``*_backward(dout, cache)`` the gradients of a scalar
 loss with respect to the forward's array inputs, given ``dout`` = its gradient with respect to ``out``.
 """
+
+import math
 
 import numpy as np
 
@@ -205,3 +210,92 @@ def batch_norm_backward(dout, cache):
         dmu = -np.sum(dd)  # d = x - mu
         dx[:, ch] = dd + dmu / m  # x reaches y through d directly and through mu = sum(x) / m
     return dx.reshape(x.shape)
+
+
+def batch_norm_inference(x, running_mean, running_var, eps=1e-5):
+    """Inference mode: y = (x - running_mean) / sqrt(running_var + eps), channel by channel (the last axis)."""
+    x = np.asarray(x, dtype=np.float64)
+    rows = x.reshape(-1, x.shape[-1])
+    y = np.zeros_like(rows)
+    for r in range(rows.shape[0]):
+        for ch in range(rows.shape[1]):
+            y[r, ch] = (rows[r, ch] - running_mean[ch]) / np.sqrt(running_var[ch] + eps)
+    return y.reshape(x.shape)
+
+
+# -------------------------------------------------------------------------------- dense and the loss
+
+
+def dense_forward(x, w, b):
+    """out[n, j] = b[j] + sum_i xflat[n, i] w[i, j], xflat = x flattened per sample in row-major (NHWC) order."""
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    n = x.shape[0]
+    flat = x.reshape(n, -1)
+    out = np.zeros((n, w.shape[1]))
+    for s in range(n):
+        for j in range(w.shape[1]):
+            total = b[j]
+            for i in range(w.shape[0]):
+                total += flat[s, i] * w[i, j]
+            out[s, j] = total
+    return out
+
+
+def softmax_cross_entropy(logits, labels):
+    """(loss, dlogits): -mean_n sum_k labels[n, k] log softmax(logits[n])_k, and (softmax - labels) / N.
+
+    Row by row in Python floats, with each row's maximum subtracted before exp (log-sum-exp).
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.float64)
+    n, k = logits.shape
+    total = 0.0
+    dlogits = np.zeros((n, k))
+    for s in range(n):
+        top = max(float(v) for v in logits[s])
+        log_norm = top + math.log(sum(math.exp(float(v) - top) for v in logits[s]))
+        for j in range(k):
+            log_p = float(logits[s, j]) - log_norm
+            total -= float(labels[s, j]) * log_p
+            dlogits[s, j] = (math.exp(log_p) - float(labels[s, j])) / n
+    return total / n, dlogits
+
+
+def l2_loss(w):
+    """tf.nn.l2_loss: half the sum of the squares of every entry."""
+    total = 0.0
+    for v in np.asarray(w, dtype=np.float64).ravel():
+        total += float(v) * float(v)
+    return total / 2
+
+
+# ---------------------------------------------------------------------------------------------- Adam
+
+
+def adam_steps(w, grads, learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, form="tf"):
+    """The weights after each of len(grads) Adam steps from w, entry by entry in Python floats.
+
+    With t counted from 1: m = beta1 m + (1 - beta1) g, v = beta2 v + (1 - beta2) g^2, and
+    form="tf" (TF1's AdamOptimizer): w -= lr * sqrt(1 - beta2^t) / (1 - beta1^t) * m / (sqrt(v) + epsilon);
+    form="paper" (Kingma & Ba, Algorithm 1): w -= lr * m_hat / (sqrt(v_hat) + epsilon), m_hat = m / (1 - beta1^t),
+    v_hat = v / (1 - beta2^t). The two differ only in where epsilon sits. Returns an array (steps, *w.shape).
+    """
+    w = [float(v) for v in np.asarray(w, dtype=np.float64).ravel()]
+    m, v = [0.0] * len(w), [0.0] * len(w)
+    out = []
+    for t, g in enumerate(grads, start=1):
+        g = [float(e) for e in np.asarray(g, dtype=np.float64).ravel()]
+        for i, gi in enumerate(g):
+            m[i] = beta1 * m[i] + (1 - beta1) * gi
+            v[i] = beta2 * v[i] + (1 - beta2) * gi * gi
+            if form == "tf":
+                lr_t = learning_rate * math.sqrt(1 - beta2**t) / (1 - beta1**t)
+                w[i] -= lr_t * m[i] / (math.sqrt(v[i]) + epsilon)
+            elif form == "paper":
+                m_hat, v_hat = m[i] / (1 - beta1**t), v[i] / (1 - beta2**t)
+                w[i] -= learning_rate * m_hat / (math.sqrt(v_hat) + epsilon)
+            else:
+                raise ValueError(f"form must be 'tf' or 'paper', not {form!r}")
+        out.append(list(w))
+    return np.array(out).reshape((len(grads),) + np.shape(grads[0]))

@@ -1,0 +1,152 @@
+"""a4_mnist end to end through the sandboxed grader: the example students, the source notebook, and catalogue
+mutants inside a real notebook.
+
+One course directory (a copy of the course's files in a temporary folder) is released and graded once for this
+module, by the instructor's path (coordinator, sandboxed workers, verification); the tests read what that run
+produced. Every notebook runs top to bottom in quick mode on the MNIST quick subset the test session prepares
+(conftest.py), as it does when an instructor grades: its speed is part of what is tested.
+"""
+
+import html
+import inspect
+import re
+import shutil
+
+import nbformat
+import pytest
+
+import catalogue_a4
+from autograder.checks import a4_mnist as checks
+from autograder.examples import ExampleStudent, build_submission, example_students, write_submissions
+from autograder.grading import coordinator, pipeline
+from notebooks import ROOT, by_id, copy_course, nbgrader_meta, solution_text
+
+A4 = "a4_mnist"
+AUTO = {f"{name}_tests": float(points) for name, points in checks.POINTS.items()}
+MANUAL = {"results_configurations": 2.0, "results_units_early_stopping": 2.0}
+
+# The grades the bundled examples must get, cell by cell (the demo prints these).
+EXPECTED = {
+    "e2e-solution": AUTO,
+    "example-ada": AUTO,
+    "example-carol": {k: 0.0 for k in AUTO},
+    "example-bob": AUTO
+    | {
+        "tanh_tests": 0.5,  # the textbook formula: nan at |x| = 1000
+        "tanh_derivative_tests": 0.5,  # right, but built on that tanh
+        "relu_derivative_tests": 0.5,  # 1 at exactly 0
+        "init_mlp_tests": 0.5,  # float64 biases
+        "softmax_cross_entropy_tests": 1.0,  # no max shift
+        "sgd_momentum_update_tests": 0.0,  # goes uphill
+        "learning_rate_tests": 0.0,  # keeps halving
+        "train_tests": 0.0,  # fails with that momentum step
+    },
+}
+
+# Catalogue entries typed into the source notebook's solutions: partial credit with numpy warnings in the test cell
+# (which must not zero it), a backward pass that fails only without hidden layers, relu'(0) = 1.
+MUTANTS = {"softmax_cross_entropy": "softmax_cross_entropy_without_max_shift", "mlp_backward": "mlp_backward_output_layer_unrolled",
+           "relu_derivative": "relu_derivative_one_at_zero"}
+MUTANT_SCORES = AUTO | {"softmax_cross_entropy_tests": 1.0, "mlp_backward_tests": 3.0, "relu_derivative_tests": 0.5}
+
+
+def _solution_answers():
+    source = nbformat.read(str(ROOT / "source" / A4 / f"{A4}.ipynb"), as_version=4)
+    return {g: solution_text(c.source) for g, c in by_id(source).items() if nbgrader_meta(c).get("solution") and c.cell_type == "code"}
+
+
+def _as_cell(function, fn):
+    """A catalogue function as a student would type it into the cell for `function` (numpy only)."""
+    text = inspect.getsource(fn).replace(f"def {fn.__name__}(", f"def {function}(")
+    return "\n".join(line for line in text.splitlines() if not line.startswith("@"))
+
+
+def _mutant_student():
+    answers = _solution_answers()
+    for function, name in MUTANTS.items():
+        answers[function] = _as_cell(function, getattr(catalogue_a4, name))
+    return ExampleStudent("e2e-mutants", A4, "catalogue mutants in the solution", answers=answers)
+
+
+def html_text(page):
+    """The text of an HTML page, tags removed and entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", "", page))
+
+
+def _scores_by_direct_checks(student):
+    """Per-cell scores from running the answer cells in this process and calling the checks directly."""
+    release = nbformat.read(str(ROOT / "release" / A4 / f"{A4}.ipynb"), as_version=4)
+    namespace = {}
+    for cell in release.cells:
+        meta = nbgrader_meta(cell)
+        if cell.cell_type != "code" or meta.get("grade") or meta.get("grade_id") == "data" or not meta:
+            continue
+        exec(student.answers.get(meta["grade_id"], cell.source), namespace)
+    scores = {}
+    for name, check in checks.CHECKS.items():
+        try:
+            scores[f"{name}_tests"] = check(*(namespace[f] for f in check.functions))
+        except AssertionError:
+            scores[f"{name}_tests"] = 0.0
+    return scores
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    course = copy_course(tmp_path_factory.mktemp("course"))
+    pipeline.generate_release(course, A4)
+    return course
+
+
+@pytest.fixture(scope="module")
+def graded(course):
+    write_submissions(course.root, A4)
+    mutant = _mutant_student()
+    path = course.submitted_notebook(mutant.student_id, A4)
+    path.parent.mkdir(parents=True)
+    path.write_text(build_submission(course.release_notebook(A4), mutant))
+    shutil.copytree(course.root / "source" / A4, course.root / "submitted" / "e2e-solution" / A4)
+    results = coordinator.grade(course, A4, jobs=2, progress=False, log=lambda *_: None)
+    return {r.student: r for r in results}
+
+
+def test_release_is_in_sync_with_source(course):
+    committed = (ROOT / "release" / A4 / f"{A4}.ipynb").read_text()
+    assert course.release_notebook(A4).read_text() == committed, "release/ is out of date: run `nnfs release a4_mnist`"
+
+
+@pytest.mark.parametrize("student", sorted(EXPECTED))
+def test_cell_scores(graded, student):
+    r = graded[student]
+    assert r.status == "graded", r.reason
+    assert {k: s for k, (s, _) in r.cells.items() if k in AUTO} == EXPECTED[student]
+    assert r.max_score == sum(AUTO.values()) + sum(MANUAL.values())
+    assert r.verified and not any("DIFFERS" in n or "UNVERIFIED" in n for n in r.notes), r.notes
+
+
+def test_every_example_student_was_graded(graded):
+    assert {s.student_id for s in example_students(A4)} <= set(graded)
+
+
+def test_written_answers_wait_for_a_grader_and_blank_declarations_are_flagged(graded):
+    for student in ("e2e-solution", "example-ada"):
+        assert f"needs manual grading: {', '.join(MANUAL)}" in graded[student].notes
+        assert graded[student].score == sum(AUTO.values())  # the written answers are not graded yet
+    assert not any("needs manual grading" in n for n in graded["example-carol"].notes)  # left blank: 0 at once
+    for student in ("example-bob", "example-carol"):
+        assert "integrity declaration left blank" in graded[student].notes
+
+
+def test_catalogue_mutants_in_a_notebook_score_as_the_checks_called_directly(graded):
+    got = {k: s for k, (s, _) in graded["e2e-mutants"].cells.items() if k in AUTO}
+    assert got == _scores_by_direct_checks(_mutant_student()) == MUTANT_SCORES
+
+
+def test_feedback_names_the_mistakes_and_shows_no_test_data(graded, course):
+    text = html_text(course.feedback_html("example-bob", A4).read_text())
+    assert "-0.5 points: relu_derivative is 1 at exactly x = 0" in text  # hidden checks say why they deduct
+    assert "-0.5 points: init_mlp returned float64 arrays" in text
+    assert "-1 point: softmax_cross_entropy returns nan/inf or wrong values for logits near +-800" in text
+    assert "after one step w should be [0.9, 2.1]; got [1.1 1.9]" in text  # and failed visible tests say why
+    assert "check_train(train)" in text and "check_mlp_backward(mlp_forward, mlp_backward)" in text
+    assert "mlxtend" not in text and "default_rng(4" not in text  # test data stays in the package
