@@ -37,12 +37,24 @@ def _start(root: Path, limits: Limits, with_package: bool):
         transport="ipc",
         ip=str(sandbox.sockets / "kernel"),
     )
-    asyncio.run(km.start_kernel())
-    return sandbox, km
+
+    async def start():
+        await km.start_kernel()
+        # The client too, and its wait for the kernel's first replies: a new client's IOPub subscription
+        # often misses the first status messages and retries (0.3 s on average, up to 1.5 s, measured), an
+        # idle wait that is better spent here, ahead of need, than in the grading run.
+        kc = km.client()
+        kc.start_channels()
+        await kc.wait_for_ready(timeout=60)
+        kc.allow_stdin = False
+        return kc
+
+    kc = asyncio.run(start())
+    return sandbox, (km, kc)
 
 
 def start_now(root: Path, limits: Limits, with_package: bool):
-    """(sandbox, kernel manager) started in the caller's thread: when no started-ahead kernel is ready."""
+    """(sandbox, (kernel manager, client)) started in the caller's thread, when no started-ahead kernel is ready."""
     return _start(root, limits, with_package)
 
 
@@ -52,7 +64,7 @@ class WarmKernels:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warm-kernel")
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="warm-kernel")  # both kinds at once
         self._ready: dict[tuple, Future] = {}
         self._base = Path(tempfile.mkdtemp(prefix="nnfs-warm-"))
         self._count = 0
@@ -73,26 +85,26 @@ class WarmKernels:
                 self._ready[key] = self._pool.submit(_start, self._base / f"k{self._count}", limits, with_package)
 
     def take(self, limits: Limits, with_package: bool):
-        """(sandbox, kernel manager) with a running kernel, or None; the next one starts at once."""
+        """(sandbox, (kernel manager, client)) with a running kernel, or None; the next one starts at once."""
         with self._lock:
             future = self._ready.pop(self._key(limits, with_package), None)
         self.prepare(limits, with_package)
         if future is None:
             return None
         try:
-            sandbox, km = future.result(timeout=60)
+            sandbox, (km, kc) = future.result(timeout=60)
         except Exception:  # a kernel that would not start: the caller starts one the usual way
             return None
         if not km.has_kernel:
             sandbox.close()
             return None
-        return sandbox, km
+        return sandbox, (km, kc)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)  # a kernel still starting finishes, and is then closed below
         for future in self._ready.values():
             try:
-                sandbox, km = future.result(timeout=60)
+                sandbox, _ = future.result(timeout=60)
                 sandbox.close()
             except Exception:
                 pass
@@ -105,21 +117,22 @@ class WarmExecute(Execute):
 
     nbgrader makes its executor itself (from the config's class list), so for its run the manager is
     handed over on the class, by the one thread that runs nbgrader; an executor made directly (the
-    verification run, in another thread) gets its own with ``WarmExecute(kernel_manager=km, ...)``.
+    verification run, in another thread) gets its own with ``WarmExecute(kernel=(km, kc), ...)``.
     """
 
-    handed_over = None  # set by the worker for nbgrader's next notebook; used once
+    handed_over = None  # (kernel manager, client), set by the worker for nbgrader's next notebook; used once
 
-    def __init__(self, *args, kernel_manager=None, **kwargs):
+    def __init__(self, *args, kernel=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self._given = kernel_manager
+        self._given = kernel
 
     def create_kernel_manager(self):
         if self._given is not None:
-            km, self._given = self._given, None
+            kernel, self._given = self._given, None
         else:
-            km, WarmExecute.handed_over = WarmExecute.handed_over, None
-        if km is None:
+            kernel, WarmExecute.handed_over = WarmExecute.handed_over, None
+        if kernel is None:
             raise RuntimeError("no sandboxed kernel was handed over: refusing to start an unsandboxed one")
-        self.km = km
-        return km
+        # nbclient starts a client only when it has none: this one is connected and ready.
+        self.km, self.kc = kernel
+        return self.km

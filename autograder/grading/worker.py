@@ -96,14 +96,14 @@ def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path,
     a, student = task.template.assignment, task.student
     start = time.perf_counter()
     try:
-        sandbox, km = _sandboxed_kernel(task.limits, True, scratch / "autograde")
+        sandbox, kernel = _sandboxed_kernel(task.limits, True, scratch / "autograde")
     except Exception as exc:
         result.status = "error"
         result.reason = f"the sandboxed kernel would not start ({type(exc).__name__}: {exc}); regrade this student"
         return {}, None
     from .warm import WarmExecute
 
-    WarmExecute.handed_over = km  # nbgrader's executor (made by nbgrader, in this thread) takes it
+    WarmExecute.handed_over = kernel  # nbgrader's executor (made by nbgrader, in this thread) takes it
     timings["isolation"] = time.perf_counter() - start
     start = time.perf_counter()
     config = course.config()
@@ -177,7 +177,7 @@ def _warm_kernels():
 
 
 def _sandboxed_kernel(limits: Limits, with_package: bool, root: Path):
-    """(sandbox, kernel manager): a kernel started ahead of need, else one started now in ``root``."""
+    """(sandbox, (kernel manager, client)): a kernel started ahead of need, else one started now in ``root``."""
     from .warm import start_now
 
     taken = _warm_kernels().take(limits, with_package)
@@ -220,16 +220,16 @@ def _verify(task: Task, scratch: Path, timings: dict) -> dict | None:
         return None
     nb = verify.verification_notebook(nbformat.reads(task.template.release_notebook, as_version=4), submitted)
     try:
-        sandbox, km = _sandboxed_kernel(task.limits, False, scratch / "verify")
+        sandbox, kernel = _sandboxed_kernel(task.limits, False, scratch / "verify")
     except Exception:
-        km = sandbox = None
+        kernel = sandbox = None
     if sandbox is not None:
         (sandbox.scratch / "probe_in.json").write_text(json.dumps(verify.probe_request(a)))
         config = Config()
         sandbox.configure(config)
         try:
             with _Watchdog(task.limits.notebook_seconds, sandbox):
-                WarmExecute(config=config, kernel_manager=km).preprocess(nb, {"metadata": {"path": str(sandbox.scratch)}})
+                WarmExecute(config=config, kernel=kernel).preprocess(nb, {"metadata": {"path": str(sandbox.scratch)}})
         except Exception:  # a dead or unresponsive kernel: whatever the probe wrote (nothing) is judged
             pass
         finally:
