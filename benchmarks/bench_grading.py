@@ -6,7 +6,8 @@
 Builds a synthetic class in a temporary course (each student a mix of the bundled example students:
 correct, buggy, untouched, broken), then measures in one run: sequential plain nbgrader (one
 `nbgrader autograde` command for the whole class, no sandbox, no verification, no feedback), and the
-course's sandboxed, verified grader with feedback, with 1 and 2 workers. Prints notebooks per minute,
+course's sandboxed, verified grader with feedback, with 1 and 2 workers; plain nbgrader's generate_feedback
+is timed on its own so the comparison can also be made on the same outputs. Prints notebooks per minute,
 seconds per notebook and how a notebook's time splits into phases. Target: --jobs 2 at least 1.5x plain
 nbgrader's throughput on 2 cores while also isolating and verifying.
 """
@@ -63,7 +64,14 @@ def plain_nbgrader(root: Path, assignments: list[str]) -> float:
         subprocess.run(
             [sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"], cwd=root, env=env, capture_output=True
         )
-    return time.perf_counter() - start, setup
+    autograde = time.perf_counter() - start
+    # The same outputs as `nnfs grade`: nbgrader's feedback HTML too (timed separately).
+    start = time.perf_counter()
+    for assignment in assignments:
+        subprocess.run(
+            [sys.executable, "-m", "nbgrader", "generate_feedback", assignment, "--force"], cwd=root, env=env, capture_output=True
+        )
+    return autograde, time.perf_counter() - start, setup
 
 
 def ours(root: Path, assignments: list[str], jobs: int) -> tuple[float, list[dict]]:
@@ -96,18 +104,19 @@ def main() -> int:
         plain_root = Path(tmp) / "plain"
         n = make_class(plain_root, assignments, args.students)
         print(f"class: {args.students} students x {len(assignments)} assignments = {n} notebooks ({', '.join(assignments)})")
-        seconds, setup = plain_nbgrader(plain_root, assignments)
+        seconds, feedback, setup = plain_nbgrader(plain_root, assignments)
         rows.append(("plain nbgrader autograde (sequential, in-process kernel)", seconds, None))
+        rows.append(("plain nbgrader autograde + generate_feedback (same outputs)", seconds + feedback, None))
         for jobs in (1, 2):
             root = Path(tmp) / f"jobs{jobs}"
             make_class(root, assignments, args.students)
             seconds, timings = ours(root, assignments, jobs)
             rows.append((f"nnfs grade --jobs {jobs} (sandbox + verification + feedback)", seconds, timings))
-    base = rows[0][1]
-    print(f"\n{'':62s} {'seconds':>8s} {'nb/min':>8s} {'s/nb':>6s} {'vs plain':>9s}")
+    base, base_feedback = rows[0][1], rows[1][1]
+    print(f"\n{'':62s} {'seconds':>8s} {'nb/min':>8s} {'s/nb':>6s} {'vs plain':>9s} {'vs plain+feedback':>18s}")
     for label, seconds, _ in rows:
-        print(f"{label:62s} {seconds:8.1f} {60 * n / seconds:8.1f} {seconds / n:6.2f} {base / seconds:8.2f}x")
-    for label, _, timings in rows[1:]:
+        print(f"{label:62s} {seconds:8.1f} {60 * n / seconds:8.1f} {seconds / n:6.2f} {base / seconds:8.2f}x {base_feedback / seconds:17.2f}x")
+    for label, _, timings in rows[2:]:
         phases = ["isolation", "startup", "execution", "feedback", "verification", "merge", "total"]
         medians = {p: statistics.median([t.get(p, 0.0) for t in timings]) for p in phases}
         print(f"\n{label}: median seconds per notebook, by phase (inside a worker; merge in the coordinator)")
