@@ -51,3 +51,46 @@ def copy_course(dest, with_release=True):
         shutil.copytree(ROOT / name, dest / name)
     shutil.copy(ROOT / "nbgrader_config.py", dest / "nbgrader_config.py")
     return Course(dest)
+
+
+# ------------------------------------------------------------------ end-to-end grading tests
+def solution_answers(assignment):
+    """grade id -> the solution of every code answer cell of the source notebook (markers removed)."""
+    source = read("source", assignment)
+    return {g: solution_text(c.source) for g, c in by_id(source).items() if nbgrader_meta(c).get("solution") and c.cell_type == "code"}
+
+
+def as_cell(function, fn):
+    """A catalogue function as a student would type it into the answer cell for `function`."""
+    import inspect
+
+    text = inspect.getsource(fn).replace(f"def {fn.__name__}(", f"def {function}(")
+    return "\n".join(line for line in text.splitlines() if not line.startswith(("@", "wrong(", "right(")))
+
+
+def scores_by_direct_checks(assignment, student, skip=()):
+    """Per-cell scores from running the release's code cells (the student's answers in place of the answer
+    cells; test cells and the grade ids in `skip` left out) in this process and calling the checks directly."""
+    import importlib
+
+    checks = importlib.import_module(f"autograder.checks.{assignment}")
+    namespace = {}
+    for cell in read("release", assignment).cells:
+        meta = nbgrader_meta(cell)
+        if cell.cell_type != "code" or not meta or meta.get("grade") or meta["grade_id"] in skip:
+            continue
+        exec(student.answers.get(meta["grade_id"], cell.source), namespace)
+    scores = {}
+    for name, check in checks.CHECKS.items():
+        try:
+            scores[f"{name}_tests"] = check(*(namespace[f] for f in check.functions))
+        except AssertionError:
+            scores[f"{name}_tests"] = 0.0
+    return scores
+
+
+def html_text(page):
+    """The text of an HTML page, tags removed and entities decoded."""
+    import html
+
+    return html.unescape(re.sub(r"<[^>]+>", "", page))

@@ -6,7 +6,6 @@ graded once per test session; the tests read what that run produced.
 
 import inspect
 import shutil
-from pathlib import Path
 
 import nbformat
 import numpy as np
@@ -18,7 +17,6 @@ from autograder.checks import a2_backprop as a2_checks
 from autograder.checks import a3_moons as a3_checks
 from autograder.examples import ExampleStudent, build_submission, example_students, write_submissions
 from autograder.grading import coordinator, pipeline
-from autograder.grading.course import Course
 from notebooks import ROOT, by_id, nbgrader_meta, solution_text
 
 A1 = "a1_helpers"
@@ -100,15 +98,8 @@ def _expected_by_direct_checks(student):
 
 
 @pytest.fixture(scope="session")
-def course(tmp_path_factory):
-    root = tmp_path_factory.mktemp("course")
-    for name in ("source", "nbgrader_config.py"):
-        src = ROOT / name
-        shutil.copytree(src, root / name) if src.is_dir() else shutil.copy(src, root / name)
-    course = Course(root)
-    for assignment in course.assignments():
-        pipeline.generate_release(course, assignment)
-    return course
+def course(released_course):
+    return released_course
 
 
 def _grade(course, assignment):
