@@ -33,3 +33,29 @@ def test_rerun_grades_only_what_is_missing_or_changed(tmp_path):
     assert "integrity declaration left blank" not in record["example-carol"].notes
     with course.gradebook() as gb:  # the course gradebook holds every graded student, readable
         assert gb.find_submission(A1, "example-ada").score == 10.0
+
+
+def _worker_dies_on_bob(task):
+    """A worker process that dies (as if killed by the OOM killer) while grading example-bob."""
+    import os
+
+    from autograder.grading.worker import grade_task
+
+    if task.student == "example-bob":
+        os._exit(1)
+    return grade_task(task)
+
+
+def test_a_dead_worker_process_costs_only_its_own_student(tmp_path, monkeypatch):
+    course = copy_course(tmp_path)
+    write_submissions(tmp_path, A1)
+    # Pool workers are forked, so they run this module's stand-in (found by reference to this module).
+    monkeypatch.setattr(coordinator, "grade_task", _worker_dies_on_bob)
+    results = {r.student: r for r in _grade(course, ["example-ada", "example-bob", "example-carol"])}
+
+    assert results["example-bob"].status == "error"
+    assert "crashed twice" in results["example-bob"].reason
+    assert results["example-ada"].status == "graded" and results["example-ada"].score == 10.0
+    assert results["example-carol"].status == "graded"
+    record = {r.student: r.status for r in pipeline.load_results(course)}
+    assert record == {"example-ada": "graded", "example-bob": "error", "example-carol": "graded"}

@@ -23,13 +23,39 @@ from . import pipeline
 from .course import Course
 from .pipeline import StudentResult
 from .sandbox import Limits, support
+from . import worker
 from .worker import Task, Template, grade_task
+
+
+def _alembic_head() -> str:
+    """The gradebook schema's version, as `alembic heads` prints it, read in-process."""
+    import nbgrader
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(Path(nbgrader.__file__).parent / "alembic")).get_current_head()
+
+
+def _empty_gradebook(path: Path) -> None:
+    """nbgrader's empty gradebook, as its Gradebook class makes one. Made here because nbgrader runs the
+    `alembic heads` command for a new database: a 2.5 s subprocess, most of a template's cost."""
+    from nbgrader.api import Base
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{path}")
+    try:
+        Base.metadata.create_all(bind=engine)
+        with engine.begin() as db:
+            db.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+            db.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": _alembic_head()})
+    finally:
+        engine.dispose()
 
 
 def make_template(course: Course, assignment: str) -> Template:
     """generate_assignment in a scratch course: a gradebook with this assignment and nothing else."""
     with tempfile.TemporaryDirectory(prefix="nnfs-template-") as tmp:
         scratch = Course(Path(tmp))
+        _empty_gradebook(scratch.gradebook_path)
         shutil.copytree(course.root / "source" / assignment, scratch.root / "source" / assignment)
         config = course.root / "nbgrader_config.py"
         config_text = config.read_text() if config.is_file() else ""
@@ -156,8 +182,15 @@ class Progress:
 # ------------------------------------------------------------------------------------------ grade
 
 
-def _local_runner(jobs: int):
-    pool = ProcessPoolExecutor(max_workers=jobs)
+def _local_runner(jobs: int, warm_up=None):
+    """A local process pool. With ``warm_up`` (limits, verify) every worker starts at once and starts
+    its first kernels before any task reaches it, while the coordinator makes the template."""
+    if warm_up is None:
+        pool = ProcessPoolExecutor(max_workers=jobs)
+    else:
+        pool = ProcessPoolExecutor(max_workers=jobs, initializer=worker.warm_up, initargs=warm_up)
+        for _ in range(jobs):
+            pool.submit(int)  # the pool starts its processes on demand: demand them now
 
     def submit(task):
         return pool.submit(grade_task, task)
@@ -181,12 +214,11 @@ def _dask_runner(scheduler: str):
     return submit, dask_as_completed, close
 
 
-def _run(tasks, jobs, scheduler, record) -> list:
-    """Run tasks, calling record(task, payload) or record(task, error=...) for each; return the tasks
-    whose worker process died (their pool is gone, so they are not recorded here)."""
-    if not tasks:
-        return []
-    submit, completed, close = _dask_runner(scheduler) if scheduler else _local_runner(max(1, jobs))
+def _run(runner, tasks, record) -> list:
+    """Run tasks on a runner (which is closed after), calling record(task, payload) or
+    record(task, error=...) for each; return the tasks whose worker process died (their pool is gone,
+    so they are not recorded here)."""
+    submit, completed, close = runner
     crashed = []
     try:
         futures = {submit(task): task for task in tasks}
@@ -224,11 +256,10 @@ def grade(
     for warning in support().warnings:
         log(f"WARNING: {warning}")
     _ensure_assignment_in_gradebook(course, assignment)
-    template = make_template(course, assignment)
     students = list(students) if students is not None else course.students(assignment)
     previous = {(r.student, r.assignment): r for r in pipeline.load_results(course)}
 
-    results, tasks = [], []
+    results, todo = [], []
     for student in students:
         path = course.submitted_notebook(student, assignment)
         if not path.is_file():
@@ -239,7 +270,19 @@ def grade(
         done = before is not None and before.digest == _digest(data) and (before.status != "graded" or before.verified == verify)
         if done and not force:
             continue  # graded (or refused) in an earlier run, and unchanged since
-        tasks.append(Task(template, student, data, limits, verify))
+        todo.append((student, data))
+
+    # The workers first: they start up (imports, their first sandboxed kernels) while the template is made.
+    runner = None
+    if todo:
+        runner = _dask_runner(scheduler) if scheduler else _local_runner(max(1, jobs), warm_up=(limits, verify))
+    try:
+        template = make_template(course, assignment) if todo else None
+    except BaseException:
+        if runner is not None:
+            runner[2](wait=True)
+        raise
+    tasks = [Task(template, student, data, limits, verify) for student, data in todo]
 
     bar = Progress(len(tasks), progress)
     timings = []
@@ -259,10 +302,10 @@ def grade(
         bar.update(result)
 
     try:
-        crashed = _run(tasks, jobs, scheduler, record)
+        crashed = _run(runner, tasks, record) if tasks else []
         # A worker process that died takes its pool with it: retry those students one at a time.
         for task in crashed:
-            if _run([task], 1, scheduler, record):
+            if _run(_dask_runner(scheduler) if scheduler else _local_runner(1), [task], record):
                 record(task, error="the grading worker crashed twice on this submission")
     finally:
         bar.close()

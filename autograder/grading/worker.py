@@ -153,9 +153,47 @@ def _record_verified(course: Course, result: StudentResult) -> None:
         gb.db.commit()
 
 
+_FEEDBACK_EXPORTER = None  # made on first use: nbconvert is imported by nbgrader's run anyway
+
+
+def _feedback_exporter():
+    """nbconvert's HTMLExporter with compiled templates kept for the life of this process.
+
+    nbgrader makes a new exporter, and so a new Jinja environment, for every notebook: parsing and
+    compiling the feedback templates again was a tenth of a small notebook's CPU. Jinja's bytecode
+    cache checks each template's source checksum, so a changed template is compiled afresh."""
+    global _FEEDBACK_EXPORTER
+    if _FEEDBACK_EXPORTER is None:
+        from jinja2 import BytecodeCache
+        from nbconvert.exporters import HTMLExporter
+
+        class MemoryBytecodeCache(BytecodeCache):
+            def __init__(self):
+                self.store = {}
+
+            def load_bytecode(self, bucket):
+                if bucket.key in self.store:
+                    bucket.bytecode_from_string(self.store[bucket.key])
+
+            def dump_bytecode(self, bucket):
+                self.store[bucket.key] = bucket.bytecode_to_string()
+
+        cache = MemoryBytecodeCache()
+
+        class FeedbackExporter(HTMLExporter):
+            def _create_environment(self):
+                environment = super()._create_environment()
+                environment.bytecode_cache = cache
+                return environment
+
+        _FEEDBACK_EXPORTER = FeedbackExporter
+    return _FEEDBACK_EXPORTER
+
+
 def _feedback(api, course: Course, result: StudentResult, out: dict, timings: dict) -> None:
     start = time.perf_counter()
     a, student = result.assignment, result.student
+    api.config.GenerateFeedback.exporter_class = _feedback_exporter()
     done = api.generate_feedback(a, student, force=True)
     if done["success"] and course.feedback_html(student, a).is_file():
         out["feedback"] = course.feedback_html(student, a).read_text()
@@ -174,6 +212,17 @@ def _warm_kernels():
     if _WARM is None:
         _WARM = WarmKernels()
     return _WARM
+
+
+def warm_up(limits: Limits, verify: bool = True) -> None:
+    """A new worker process's first kernels start now, and nbgrader is imported, before any task
+    arrives (a process pool's initializer: this overlaps the coordinator's own set-up)."""
+    _quiet_library_warnings()
+    kernels = _warm_kernels()
+    kernels.prepare(limits, True)
+    if verify:
+        kernels.prepare(limits, False)
+    import nbgrader.apps  # noqa: F401  (about 1 s of imports, needed by the first task)
 
 
 def _sandboxed_kernel(limits: Limits, with_package: bool, root: Path):

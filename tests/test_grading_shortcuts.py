@@ -1,0 +1,58 @@
+"""The grader's shortcuts around nbgrader's slow paths give exactly what nbgrader gives.
+
+Each shortcut exists for speed (benchmarks/bench_grading.py): the template's gradebook is made without
+nbgrader's `alembic heads` subprocess, and feedback HTML comes from an exporter whose compiled
+templates outlive one notebook.
+"""
+
+import sqlite3
+
+from autograder.examples import write_submissions
+from autograder.grading import coordinator, pipeline
+from notebooks import copy_course
+
+A1 = "a1_helpers"
+
+
+def _schema(path):
+    with sqlite3.connect(path) as db:
+        tables = db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY type, name").fetchall()
+        version = db.execute("SELECT version_num FROM alembic_version").fetchall()
+    return tables, version
+
+
+def _assignment(course_or_path, assignment):
+    from nbgrader.api import Gradebook
+
+    url = course_or_path.gradebook_url if hasattr(course_or_path, "gradebook_url") else f"sqlite:///{course_or_path}"
+    with Gradebook(url) as gb:
+        found = gb.find_assignment(assignment)
+        return [
+            (nb.name, sorted((c.name, c.max_score, c.cell_type) for c in nb.grade_cells), sorted(c.name for c in nb.source_cells))
+            for nb in found.notebooks
+        ]
+
+
+def test_template_gradebook_is_the_one_nbgrader_makes(tmp_path):
+    course = copy_course(tmp_path / "course")
+    pipeline.generate_release(course, A1)  # nbgrader's own new gradebook (it runs `alembic heads`)
+    template = coordinator.make_template(course, A1)
+    made = tmp_path / "template.db"
+    made.write_bytes(template.gradebook)
+
+    assert _schema(made) == _schema(course.gradebook_path)
+    assert _assignment(made, A1) == _assignment(course, A1)
+
+
+def test_feedback_is_what_nbgrader_generate_feedback_writes(tmp_path):
+    course = copy_course(tmp_path)
+    write_submissions(tmp_path, A1)
+    # One worker, two notebooks: the second one's feedback comes from templates compiled for the first.
+    results = coordinator.grade(course, A1, ["example-ada", "example-bob"], jobs=1, progress=False, log=lambda *_: None)
+    assert [r.status for r in results] == ["graded", "graded"]
+    ours = {s: course.feedback_html(s, A1).read_text() for s in ("example-ada", "example-bob")}
+
+    for student, html in ours.items():
+        done = course.api().generate_feedback(A1, student, force=True)  # from the merged autograded notebook
+        assert done["success"], done.get("log")
+        assert course.feedback_html(student, A1).read_text() == html, student
