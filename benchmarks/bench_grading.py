@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from autograder.examples import build_submission, example_students  # noqa: E402
 from autograder.grading import coordinator, pipeline  # noqa: E402
 from autograder.grading.course import Course  # noqa: E402
-from autograder.grading.sandbox import Limits, support  # noqa: E402
+from autograder.grading.sandbox import Limits, course_environment, support  # noqa: E402
 
 
 def make_class(root: Path, assignments: list[str], n: int) -> int:
@@ -50,8 +50,18 @@ def make_class(root: Path, assignments: list[str], n: int) -> int:
     return count
 
 
-def plain_nbgrader(root: Path, assignments: list[str]) -> float:
+# BLAS threads per kernel. `nnfs grade` gives every graded kernel one (sandbox.course_environment); plain
+# nbgrader's kernels inherit this process's environment, so by default they get the same, for a comparison
+# of grading and not of BLAS settings (--plain-blas-threads as-found leaves the environment as it is).
+BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def plain_nbgrader(root: Path, assignments: list[str], blas_threads: str) -> float:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    # The same quick mode and data folder as the graded kernels (a4 and a5 train on MNIST).
+    env.update({k: v for k, v in course_environment()[0].items() if k not in BLAS_VARIABLES})
+    if blas_threads != "as-found":
+        env.update({name: blas_threads for name in BLAS_VARIABLES})
     start = time.perf_counter()
     for assignment in assignments:
         subprocess.run(
@@ -92,6 +102,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=60)
     parser.add_argument("--assignments", nargs="*", default=None)
+    parser.add_argument("--plain-blas-threads", default="1", help="BLAS threads of plain nbgrader's kernels, or as-found")
     args = parser.parse_args()
     assignments = args.assignments or sorted(p.name for p in (ROOT / "source").iterdir() if p.is_dir())
     sup = support()
@@ -99,12 +110,17 @@ def main() -> int:
           f"process cap: {'pids cgroup' if sup.pids_cgroup else 'RLIMIT_NPROC only'}")
     for warning in sup.warnings:
         print("warning:", warning)
+    ours_env = course_environment()[0]
+    found = {name: os.environ.get(name, "unset") for name in BLAS_VARIABLES}
+    plain_env = found if args.plain_blas_threads == "as-found" else {name: args.plain_blas_threads for name in BLAS_VARIABLES}
+    print("BLAS threads per kernel: plain nbgrader " + ", ".join(f"{k}={v}" for k, v in plain_env.items())
+          + "; nnfs grade " + ", ".join(f"{k}={ours_env[k]}" for k in BLAS_VARIABLES))
     rows = []
     with tempfile.TemporaryDirectory(prefix="nnfs-bench-") as tmp:
         plain_root = Path(tmp) / "plain"
         n = make_class(plain_root, assignments, args.students)
         print(f"class: {args.students} students x {len(assignments)} assignments = {n} notebooks ({', '.join(assignments)})")
-        seconds, feedback, setup = plain_nbgrader(plain_root, assignments)
+        seconds, feedback, setup = plain_nbgrader(plain_root, assignments, args.plain_blas_threads)
         rows.append(("plain nbgrader autograde (sequential, in-process kernel)", seconds, None))
         rows.append(("plain nbgrader autograde + generate_feedback (same outputs)", seconds + feedback, None))
         for jobs in (1, 2):

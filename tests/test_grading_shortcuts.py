@@ -56,3 +56,28 @@ def test_feedback_is_what_nbgrader_generate_feedback_writes(tmp_path):
         done = course.api().generate_feedback(A1, student, force=True)  # from the merged autograded notebook
         assert done["success"], done.get("log")
         assert course.feedback_html(student, A1).read_text() == html, student
+
+
+def test_sandboxed_kernels_read_the_prebuilt_matplotlib_font_cache(tmp_path):
+    """A sandbox's /tmp starts empty; without the copied cache every kernel rebuilt it (about 0.25 s)."""
+    import pytest
+    from nbformat.v4 import new_code_cell, new_notebook
+    from traitlets.config import Config
+
+    from autograder.grading import warm
+    from autograder.grading.sandbox import Limits
+
+    sandbox, kernel = warm.start_now(tmp_path / "k", Limits(), False)
+    try:
+        if sandbox.isolation != "bwrap":
+            pytest.skip("no bubblewrap here: kernels use the user's own matplotlib folder")
+        cache = sandbox.root / "matplotlib"
+        copied = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
+        nb = new_notebook(cells=[new_code_cell("import matplotlib, matplotlib.pyplot as plt\nprint(matplotlib.get_cachedir())")])
+        config = Config()
+        sandbox.configure(config)
+        warm.WarmExecute(config=config, kernel=kernel).preprocess(nb, {"metadata": {"path": str(sandbox.scratch)}})
+    finally:
+        sandbox.close()
+    assert [o.get("text", "").strip() for o in nb.cells[0].outputs] == ["/tmp/matplotlib"]
+    assert copied and {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == copied  # read, not rebuilt
