@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -181,6 +182,7 @@ def bwrap_argv(spec: SandboxSpec, connection_file: str) -> list[str]:
 
 MATPLOTLIB_DIR = "/tmp/matplotlib"  # inside the sandbox
 _FONT_CACHE: list | None = None  # this process's prebuilt matplotlib font cache files, made on first use
+_FONT_CACHE_LOCK = threading.Lock()
 
 
 def matplotlib_font_cache() -> list[Path]:
@@ -191,19 +193,27 @@ def matplotlib_font_cache() -> list[Path]:
     cache names fonts by path, and the sandbox sees /usr and the Python installation at the same paths.
     Nothing here is secret or shared back: each sandbox gets its own copy. [] when it cannot be built."""
     global _FONT_CACHE
-    if _FONT_CACHE is None:
-        import atexit
-        import tempfile
-
-        folder = Path(tempfile.mkdtemp(prefix="nnfs-matplotlib-"))
-        atexit.register(shutil.rmtree, folder, True)
-        env = {**os.environ, "MPLCONFIGDIR": str(folder), "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1"}
-        try:
-            subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env, capture_output=True, timeout=120)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-        _FONT_CACHE = sorted(folder.glob("fontlist-*.json"))
+    with _FONT_CACHE_LOCK:  # a worker starts its two kernels from two threads
+        if _FONT_CACHE is None:
+            _FONT_CACHE = _build_font_cache()
     return _FONT_CACHE
+
+
+def _build_font_cache() -> list[Path]:
+    import atexit
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="nnfs-matplotlib-"))
+    atexit.register(shutil.rmtree, folder, True)
+    from multiprocessing import util  # pool workers leave through multiprocessing, which skips atexit
+
+    util.Finalize(None, shutil.rmtree, args=(folder, True), exitpriority=10)
+    env = {**os.environ, "MPLCONFIGDIR": str(folder), "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1"}
+    try:
+        subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env, capture_output=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return sorted(folder.glob("fontlist-*.json"))
 
 
 def _apply_limits(limits: dict) -> None:

@@ -216,13 +216,17 @@ def _warm_kernels():
 
 def warm_up(limits: Limits, verify: bool = True) -> None:
     """A new worker process's first kernels start now, and nbgrader is imported, before any task
-    arrives (a process pool's initializer: this overlaps the coordinator's own set-up)."""
-    _quiet_library_warnings()
-    kernels = _warm_kernels()
-    kernels.prepare(limits, True)
-    if verify:
-        kernels.prepare(limits, False)
-    import nbgrader.apps  # noqa: F401  (about 1 s of imports, needed by the first task)
+    arrives (a process pool's initializer: this overlaps the coordinator's own set-up). Only a head
+    start: if it fails, the pool must still work (an initializer that raises breaks the whole pool)."""
+    try:
+        _quiet_library_warnings()
+        kernels = _warm_kernels()
+        kernels.prepare(limits, True)
+        if verify:
+            kernels.prepare(limits, False)
+        import nbgrader.apps  # noqa: F401  (about 1 s of imports, needed by the first task)
+    except Exception:
+        pass
 
 
 def _sandboxed_kernel(limits: Limits, with_package: bool, root: Path):
