@@ -17,12 +17,21 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 _SOCKETS: Path | None = None
 
 
+def remove_at_exit(folder: Path) -> None:
+    """Delete a process's scratch folder when it exits, also when it is a pool worker: those leave
+    through multiprocessing, which runs its own finalizers but not atexit (hundreds of folders piled up)."""
+    from multiprocessing import util
+
+    atexit.register(shutil.rmtree, folder, True)
+    util.Finalize(None, shutil.rmtree, args=(folder, True), exitpriority=10)
+
+
 def _socket_dir() -> Path:
     """One private folder per process for IPC kernel sockets (sandboxes bring their own)."""
     global _SOCKETS
     if _SOCKETS is None:
         _SOCKETS = Path(tempfile.mkdtemp(prefix="nnfs-kernels-"))
-        atexit.register(shutil.rmtree, _SOCKETS, True)
+        remove_at_exit(_SOCKETS)
     return _SOCKETS
 
 

@@ -200,14 +200,12 @@ def matplotlib_font_cache() -> list[Path]:
 
 
 def _build_font_cache() -> list[Path]:
-    import atexit
     import tempfile
 
-    folder = Path(tempfile.mkdtemp(prefix="nnfs-matplotlib-"))
-    atexit.register(shutil.rmtree, folder, True)
-    from multiprocessing import util  # pool workers leave through multiprocessing, which skips atexit
+    from .course import remove_at_exit
 
-    util.Finalize(None, shutil.rmtree, args=(folder, True), exitpriority=10)
+    folder = Path(tempfile.mkdtemp(prefix="nnfs-matplotlib-"))
+    remove_at_exit(folder)
     env = {**os.environ, "MPLCONFIGDIR": str(folder), "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1"}
     try:
         subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env, capture_output=True, timeout=120)
