@@ -89,6 +89,23 @@ def scores_by_direct_checks(assignment, student, skip=()):
     return scores
 
 
+def grade_class_with(course, assignment, mutant):
+    """Grade the example students, a catalogue student and the source notebook itself (as
+    e2e-solution) together, with two workers; {student: result}."""
+    import shutil
+
+    from autograder.examples import build_submission, write_submissions
+    from autograder.grading import coordinator
+
+    write_submissions(course.root, assignment)
+    path = course.submitted_notebook(mutant.student_id, assignment)
+    path.parent.mkdir(parents=True)
+    path.write_text(build_submission(course.release_notebook(assignment), mutant))
+    shutil.copytree(course.root / "source" / assignment, course.root / "submitted" / "e2e-solution" / assignment)
+    results = coordinator.grade(course, assignment, jobs=2, progress=False, log=lambda *_: None)
+    return {r.student: r for r in results}
+
+
 def html_text(page):
     """The text of an HTML page, tags removed and entities decoded."""
     import html

@@ -7,15 +7,13 @@ produced. Every notebook runs top to bottom in quick mode on the MNIST quick sub
 (conftest.py), as it does when an instructor grades: its speed is part of what is tested.
 """
 
-import shutil
 
 import pytest
 
 import catalogue_a4
 from autograder.checks import a4_mnist as checks
-from autograder.examples import ExampleStudent, build_submission, example_students, write_submissions
-from autograder.grading import coordinator
-from notebooks import as_cell, html_text, scores_by_direct_checks, solution_answers
+from autograder.examples import ExampleStudent, example_students
+from notebooks import as_cell, grade_class_with, html_text, scores_by_direct_checks, solution_answers
 
 A4 = "a4_mnist"
 AUTO = {f"{name}_tests": float(points) for name, points in checks.POINTS.items()}
@@ -60,14 +58,7 @@ def course(released_course):
 
 @pytest.fixture(scope="module")
 def graded(course):
-    write_submissions(course.root, A4)
-    mutant = _mutant_student()
-    path = course.submitted_notebook(mutant.student_id, A4)
-    path.parent.mkdir(parents=True)
-    path.write_text(build_submission(course.release_notebook(A4), mutant))
-    shutil.copytree(course.root / "source" / A4, course.root / "submitted" / "e2e-solution" / A4)
-    results = coordinator.grade(course, A4, jobs=2, progress=False, log=lambda *_: None)
-    return {r.student: r for r in results}
+    return grade_class_with(course, A4, _mutant_student())
 
 
 @pytest.mark.parametrize("student", sorted(EXPECTED))

@@ -8,15 +8,13 @@ produced. Every notebook runs top to bottom in quick mode on the MNIST quick sub
 what is tested.
 """
 
-import shutil
 
 import pytest
 
 import catalogue_a5
 from autograder.checks import a5_cnn as checks
-from autograder.examples import ExampleStudent, build_submission, example_students, write_submissions
-from autograder.grading import coordinator
-from notebooks import as_cell, html_text, scores_by_direct_checks, solution_answers
+from autograder.examples import ExampleStudent, example_students
+from notebooks import as_cell, grade_class_with, html_text, scores_by_direct_checks, solution_answers
 
 A5 = "a5_cnn"
 AUTO = {f"{name}_tests": float(points) for name, points in checks.POINTS.items()}
@@ -82,13 +80,7 @@ def course(released_course):
 
 @pytest.fixture(scope="module")
 def graded(course):
-    write_submissions(course.root, A5)
-    path = course.submitted_notebook(MUTANT.student_id, A5)
-    path.parent.mkdir(parents=True)
-    path.write_text(build_submission(course.release_notebook(A5), MUTANT))
-    shutil.copytree(course.root / "source" / A5, course.root / "submitted" / "e2e-solution" / A5)
-    results = coordinator.grade(course, A5, jobs=2, progress=False, log=lambda *_: None)
-    return {r.student: r for r in results}
+    return grade_class_with(course, A5, MUTANT)
 
 
 @pytest.mark.parametrize("student", sorted(EXPECTED))
