@@ -6,6 +6,7 @@ tests; each test reads its own student's result.
 """
 
 import hashlib
+import os
 import shutil
 import socket
 import threading
@@ -68,8 +69,10 @@ def _fingerprint(root: Path) -> dict:
     }
 
 
-@pytest.fixture(scope="module")
-def attacked(tmp_path_factory):
+@pytest.fixture(scope="module", params=["forked-kernels", "kernels-started-anew"])
+def attacked(request, tmp_path_factory):
+    """The whole class graded once with kernels from the workers' fork servers, once without (the way
+    kernels start when a fork server cannot): every attack must fail both ways."""
     root = tmp_path_factory.mktemp("attacked-course")
     shutil.copytree(ROOT / "source", root / "source")
     shutil.copy(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
@@ -154,7 +157,15 @@ def attacked(tmp_path_factory):
         path.write_text(build_submission(course.release_notebook(A1), student))
     before = _fingerprint(root)
     limits = Limits(cell_seconds=10, notebook_seconds=60)
-    results = coordinator.grade(course, A1, jobs=2, limits=limits, progress=False, log=lambda *_: None)
+    forking = os.environ.get("NNFS_FORK_KERNELS")
+    os.environ["NNFS_FORK_KERNELS"] = "1" if request.param == "forked-kernels" else "0"  # the pool's workers inherit it
+    try:
+        results = coordinator.grade(course, A1, jobs=2, limits=limits, progress=False, log=lambda *_: None)
+    finally:
+        if forking is None:
+            os.environ.pop("NNFS_FORK_KERNELS")
+        else:
+            os.environ["NNFS_FORK_KERNELS"] = forking
     listener.close()
     return {r.student: r for r in results}, before, _fingerprint(root), listener.connections, course
 

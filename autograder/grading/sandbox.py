@@ -15,6 +15,7 @@ itself and execs bwrap, so every process the student starts inherits them.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import resource
@@ -158,25 +159,47 @@ def _system_binds() -> list[str]:
     return list(dict.fromkeys(paths))
 
 
+def _bwrap_view(readonly: list, env: dict) -> list[str]:
+    """bwrap's options for the system view and environment every sandbox shares (after /proc, /dev, /tmp)."""
+    argv = []
+    for path in _system_binds() + list(readonly):
+        argv += ["--ro-bind-try", path, path]
+    argv += ["--unsetenv", "JPY_PARENT_PID", "--setenv", "HOME", "/tmp", "--setenv", "MPLCONFIGDIR", "/tmp"]
+    argv += ["--setenv", "MPLBACKEND", "Agg"]
+    for key, value in env.items():
+        argv += ["--setenv", key, value]
+    return argv
+
+
 def bwrap_argv(spec: SandboxSpec, connection_file: str) -> list[str]:
     argv = ["bwrap", "--die-with-parent", "--unshare-all", "--new-session"]
     # The private /tmp first: the binds below may live under the host's /tmp (a course checked out
     # there, a worker's scratch folders) and must stay visible on top of it.
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-    for path in _system_binds() + list(spec.readonly):
-        argv += ["--ro-bind-try", path, path]
+    argv += _bwrap_view(spec.readonly, spec.env)
     argv += ["--bind", spec.sockets, spec.sockets]
     argv += ["--ro-bind", connection_file, connection_file]
     argv += ["--bind", spec.scratch, spec.workdir, "--chdir", spec.workdir]
-    argv += ["--unsetenv", "JPY_PARENT_PID", "--setenv", "HOME", "/tmp", "--setenv", "MPLCONFIGDIR", "/tmp"]
     if spec.matplotlib:
         argv += ["--bind", spec.matplotlib, MATPLOTLIB_DIR, "--setenv", "MPLCONFIGDIR", MATPLOTLIB_DIR]
-    argv += ["--setenv", "MPLBACKEND", "Agg"]
-    for key, value in spec.env.items():
-        argv += ["--setenv", key, value]
     # bwrap builds the view on a tmpfs; make it read-only so the only writable places are the scratch
     # folder, /tmp and the socket folder (a write to '../../../gradebook.db' gets EROFS, not a ghost file).
     argv += ["--remount-ro", "/"]
+    return argv
+
+
+def zygote_bwrap_argv(base: str, readonly: list, env: dict) -> list[str]:
+    """bwrap's options for a fork server (forkserver.py): the kernels' view, less what is each kernel's own.
+
+    The host's /proc is bound rather than a new one mounted: each forked kernel mounts its own /proc for
+    its own PID namespace before any student code runs, which the kernel allows only where a full /proc
+    is visible (bwrap's --proc covers parts of it). The server runs only our code. ``base`` holds the
+    kernels' folders; each kernel hides it and binds back only its own."""
+    argv = ["bwrap", "--die-with-parent", "--unshare-all", "--new-session"]
+    argv += ["--bind", "/proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    argv += _bwrap_view(readonly, env) + ["--setenv", "MPLCONFIGDIR", MATPLOTLIB_DIR]
+    argv += ["--bind", base, base, "--chdir", "/"]
+    argv += ["--remount-ro", "/", "--remount-ro", "/dev"]
     return argv
 
 
@@ -259,6 +282,9 @@ def kernel_main(spec_path: str, connection_file: str) -> None:
 # ----------------------------------------------------------------------------- the grader side
 
 
+_CGROUP_NUMBERS = itertools.count(1)
+
+
 class Sandbox:
     """One sandbox for one submission: a kernelspec, a scratch folder, a socket folder and a cgroup."""
 
@@ -273,7 +299,8 @@ class Sandbox:
             folder.mkdir(parents=True, exist_ok=True)
         self.cgroup = None
         if sup.pids_cgroup:
-            cgroup = Path(sup.pids_cgroup) / f"nnfs-{os.getpid()}-{root.name}"
+            # Named by process and a counter, not by folder: two sandboxes must never share one.
+            cgroup = Path(sup.pids_cgroup) / f"nnfs-{os.getpid()}-{next(_CGROUP_NUMBERS)}"
             try:
                 cgroup.mkdir()
                 (cgroup / "pids.max").write_text(str(limits.processes))
@@ -282,12 +309,10 @@ class Sandbox:
                 self.cgroup = None
         matplotlib = None
         if self.isolation == "bwrap":
-            fonts = matplotlib_font_cache()
-            if fonts:
-                matplotlib = root / "matplotlib"
-                matplotlib.mkdir(exist_ok=True)
-                for cache in fonts:
-                    shutil.copyfile(cache, matplotlib / cache.name)
+            matplotlib = root / "matplotlib"
+            matplotlib.mkdir(exist_ok=True)
+            for cache in matplotlib_font_cache():
+                shutil.copyfile(cache, matplotlib / cache.name)
         base_env, data_binds = course_environment()
         readonly = ([str(PACKAGE_DIR)] if with_package else []) + data_binds
         spec = SandboxSpec(

@@ -5,7 +5,8 @@ idle waiting, twice per submission (nbgrader's run and the verification run): th
 a small notebook's grading time. A worker therefore starts the next two kernels in a background
 thread while it grades the current submission, and nbgrader's executor takes a started one instead
 of starting its own. Every kernel still serves exactly one notebook in its own sandbox: nothing is
-shared between students but the code that starts them.
+shared between students but the code that starts them. Kernels are forked by the worker's fork servers
+where they can be (forkserver.py), else started anew (sandbox.py).
 """
 
 from __future__ import annotations
@@ -27,16 +28,40 @@ WORKDIR = Path("/tmp/work")  # where a kernel finds itself inside its sandbox, w
 
 
 def _start(root: Path, limits: Limits, with_package: bool):
+    from . import forkserver
+
+    server = forkserver.zygote(with_package)
+    if server is not None:
+        try:
+            return _start_kernel(server.kernel_root(), limits, with_package, server)
+        except Exception as exc:  # noqa: BLE001  (the usual start below isolates the same, at more CPU)
+            forkserver.failed(with_package, exc)
+    return _start_kernel(root, limits, with_package, None)
+
+
+def _start_kernel(root: Path, limits: Limits, with_package: bool, server):
+    """A kernel in a new sandbox in ``root``: forked by ``server`` (whose folder holds ``root``) or started anew."""
+    from dataclasses import asdict
+
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
 
+    from . import forkserver
+
     sandbox = Sandbox(root, WORKDIR, limits, with_package=with_package)
-    km = AsyncKernelManager(
+    options = dict(
         kernel_name=KERNEL_NAME,
         kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(root / "kernels")]),
         transport="ipc",
         ip=str(sandbox.sockets / "kernel"),
+        # In the kernel's own folder, removed with it: jupyter_client's default (the temporary folder)
+        # kept one file for every kernel that was not shut down politely.
+        connection_file=str(root / "connection.json"),
     )
+    if server is not None:
+        km = forkserver.ForkedKernelManager(zygote=server, root=root, limits=asdict(limits), cgroup=sandbox.cgroup, **options)
+    else:
+        km = AsyncKernelManager(**options)
 
     async def start():
         await km.start_kernel()
@@ -49,7 +74,11 @@ def _start(root: Path, limits: Limits, with_package: bool):
         kc.allow_stdin = False
         return kc
 
-    kc = asyncio.run(start())
+    try:
+        kc = asyncio.run(start())
+    except BaseException:
+        sandbox.close()
+        raise
     return sandbox, (km, kc)
 
 

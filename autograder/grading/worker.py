@@ -205,6 +205,16 @@ def _feedback(api, course: Course, result: StudentResult, out: dict, timings: di
 _WARM = None  # this process's WarmKernels, made on first use
 
 
+def _forget_warm_kernels() -> None:
+    """In a child made by os.fork (a process pool's worker): the parent's started kernels, and the thread
+    that starts them, are not the child's."""
+    global _WARM
+    _WARM = None
+
+
+os.register_at_fork(after_in_child=_forget_warm_kernels)
+
+
 def _warm_kernels():
     global _WARM
     from .warm import WarmKernels

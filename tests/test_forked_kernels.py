@@ -1,0 +1,218 @@
+"""Kernels forked from a worker's fork server (forkserver.py) are as isolated as kernels started anew,
+and a student cannot tell them apart from one.
+
+Two kernels of the same server are used at once here, as a worker does (one student's kernel runs while
+the next student's waits): nothing of one may be visible or reachable from the other.
+"""
+
+import json
+import threading
+
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+from traitlets.config import Config
+
+from autograder.grading import forkserver, warm
+from autograder.grading.sandbox import Limits, support
+
+pytestmark = pytest.mark.skipif(not forkserver.enabled(), reason="no bubblewrap or pidfd here: kernels are not forked")
+
+
+def _run(kernel_pair, *sources):
+    """Each source in its own cell of one notebook; the text each cell printed."""
+    sandbox, kernel = kernel_pair
+    nb = new_notebook(cells=[new_code_cell(s) for s in sources])
+    config = Config()
+    sandbox.configure(config)
+    warm.WarmExecute(config=config, kernel=kernel).preprocess(nb, {"metadata": {"path": str(sandbox.scratch)}})
+    return ["".join(o.get("text", "") for o in c.outputs) for c in nb.cells]
+
+
+def _run_and_keep(kernel_pair, source):
+    """What one cell printed, leaving the kernel running (nbgrader's executor shuts it down after a notebook)."""
+    import asyncio
+
+    _, (_, client) = kernel_pair
+    printed = []
+
+    def hook(message):
+        if message["msg_type"] == "stream":
+            printed.append(message["content"]["text"])
+
+    reply = asyncio.run(client.execute_interactive(source, timeout=60, output_hook=hook))
+    assert reply["content"]["status"] == "ok", reply["content"]
+    return "".join(printed)
+
+
+def _start(tmp_path, name, with_package=False):
+    pair = warm.start_now(tmp_path / name, Limits(), with_package)
+    return pair
+
+
+DESCRIBE = r"""
+import json, os, resource, signal, sys
+print(json.dumps({
+    "path": sys.path, "cwd": os.getcwd(), "argv0": sys.argv[0], "uid": os.getuid(), "pid": os.getpid(),
+    "env": {k: v for k, v in os.environ.items() if k != "NNFS_FORK_KERNELS"},
+    "limits": {n: resource.getrlimit(getattr(resource, n)) for n in dir(resource) if n.startswith("RLIMIT_")},
+    "fds": sorted(os.listdir("/proc/self/fd")), "modules": sorted(sys.modules), "tmp": sorted(os.listdir("/tmp/work")),
+    "signals": {s.name: str(signal.getsignal(s)) for s in signal.Signals if s.name not in ("SIGKILL", "SIGSTOP")},
+}))
+"""
+
+
+def test_a_forked_kernel_looks_like_a_kernel_started_anew(tmp_path, monkeypatch):
+    described = {}
+    for mode in ("1", "0"):
+        monkeypatch.setenv("NNFS_FORK_KERNELS", mode)
+        pair = _start(tmp_path, f"mode{mode}", with_package=True)
+        try:
+            assert isinstance(pair[1][0], forkserver.ForkedKernelManager) == (mode == "1")
+            described[mode] = json.loads(_run(pair, DESCRIBE)[0])
+        finally:
+            pair[0].close()
+    forked, started = described["1"], described["0"]
+    assert forked.keys() == started.keys()
+    for key in forked:
+        assert forked[key] == started[key], key
+
+
+STATUS = "print(open('/proc/self/status').read())"
+
+LEAVE_TRACES = r"""
+import os, socket, subprocess
+open('/tmp/trace-of-a', 'w').write('a'); open('/dev/shm/trace-of-a', 'w').write('a')
+listener = socket.socket(socket.AF_UNIX); listener.bind('\0abstract-of-a'); listener.listen()
+sleeper = subprocess.Popen(['sleep', '300'])
+print(os.listdir('/tmp'), sleeper.pid)
+"""
+
+LOOK_FOR_TRACES = r"""
+import json, os, socket, subprocess
+sockets = os.path.dirname(json.load(open('/tmp/kernel.json'))['ip'])
+seen = {
+    'tmp': sorted(os.listdir('/tmp')), 'shm': sorted(os.listdir('/dev/shm')),
+    'kernel folders': sorted(os.listdir(os.path.dirname(os.path.dirname(sockets)))),
+    'processes': sorted(open(f'/proc/{p}/cmdline').read().replace('\0', ' ')[:40] for p in os.listdir('/proc') if p.isdigit()),
+}
+try:
+    socket.socket(socket.AF_UNIX).connect('\0abstract-of-a'); seen['abstract socket'] = 'CONNECTED'
+except OSError as exc:
+    seen['abstract socket'] = type(exc).__name__
+# A new user namespace gives capabilities inside it, but the mounts it inherits are locked: the private
+# /tmp cannot be taken away to show the fork server's.
+done = subprocess.run(['unshare', '-Um', 'sh', '-c', 'umount /tmp && echo UNMOUNTED; ls /tmp'], capture_output=True, text=True)
+seen['umount /tmp'] = done.stdout + done.stderr
+print(seen)
+"""
+
+
+@pytest.fixture(params=["under /tmp", "elsewhere"])
+def server_folder(request, monkeypatch, tmp_path):
+    """Where a fork server keeps its kernels' folders: the system's temporary folder, wherever that is
+    (under /tmp each kernel's private /tmp hides it anyway; elsewhere it must be hidden on its own)."""
+    if request.param == "elsewhere":
+        import tempfile
+        from pathlib import Path
+
+        elsewhere = Path("/var/tmp")
+        if not elsewhere.is_dir():
+            pytest.skip("no /var/tmp here")
+        monkeypatch.setattr(tempfile, "tempdir", str(elsewhere))
+        monkeypatch.setattr(forkserver, "_ZYGOTES", {})  # a server of its own, made there
+        monkeypatch.setattr(forkserver, "_FAILED", {})
+    return request.param
+
+
+def test_two_kernels_of_one_fork_server_share_nothing(tmp_path, server_folder):
+    a, b = _start(tmp_path, "a"), _start(tmp_path, "b")
+    if server_folder == "elsewhere":
+        assert str(a[0].root).startswith("/var/tmp/")
+    try:
+        assert isinstance(a[1][0], forkserver.ForkedKernelManager) and isinstance(b[1][0], forkserver.ForkedKernelManager)
+        a_traces = _run_and_keep(a, LEAVE_TRACES)
+        assert "trace-of-a" in a_traces
+        (b_status, b_seen) = _run(b, STATUS, LOOK_FOR_TRACES)
+        # a is still running, with its file, process and socket (so b saw nothing because it could not)
+        assert "trace-of-a" in _run_and_keep(a, "import os; print(os.listdir('/tmp'), os.listdir('/dev/shm'))")
+        assert "sleep 300" in _run_and_keep(a, "import os; print([open(f'/proc/{p}/cmdline').read() for p in os.listdir('/proc') if p.isdigit()])").replace("\\x00", " ")
+    finally:
+        a[0].close()
+        b[0].close()
+    status = dict(line.split(":\t", 1) for line in b_status.splitlines() if ":\t" in line)
+    assert int(status["CapEff"], 16) == int(status["CapBnd"], 16) == int(status["CapPrm"], 16) == 0
+    assert status["NoNewPrivs"].strip() == "1"
+    assert "trace-of-a" not in b_seen  # neither in /tmp nor in /dev/shm
+    assert "sleep 300" not in b_seen  # nor its processes
+    assert "'abstract socket': 'ConnectionRefusedError'" in b_seen  # nor its socket (abstract sockets are per network namespace)
+    assert "UNMOUNTED" not in b_seen
+    assert str(a[0].root.name) not in b_seen  # the server's other kernel folders are hidden
+
+
+def test_each_forked_kernel_draws_its_own_random_numbers(tmp_path):
+    draws = []
+    for name in ("a", "b"):
+        pair = _start(tmp_path, name)
+        try:
+            draws.append(_run(pair, "import numpy as np, random\nprint(np.random.rand(), random.random())")[0])
+        finally:
+            pair[0].close()
+    assert draws[0] != draws[1]
+
+
+def test_a_forked_kernel_is_held_in_its_process_cap(tmp_path):
+    if not support().pids_cgroup:
+        pytest.skip("no pids cgroup here")
+    pair = _start(tmp_path, "bomb")
+    forked = pair[1][0].provisioner.process.pid
+    bomb = (
+        "import os, time\nchildren = []\ntry:\n    while len(children) < 10000:\n        pid = os.fork()\n"
+        "        if pid == 0:\n            time.sleep(60)\n            os._exit(0)\n        children.append(pid)\n"
+        "except OSError:\n    print(len(children))\n"
+    )
+    try:
+        members = open(f"{pair[0].cgroup}/cgroup.procs").read().split()
+        (forks,) = _run(pair, bomb)
+    finally:
+        pair[0].close()
+    assert str(forked) in members  # put there before it ran anything, so all it starts is counted
+    assert 0 < int(forks) < Limits().processes
+
+
+def test_kernels_start_the_usual_way_when_the_fork_server_cannot(tmp_path, monkeypatch, capfd):
+    broken = tmp_path / "broken_server.py"
+    broken.write_text("import sys\nsys.exit('no fork server today')\n")
+    monkeypatch.setattr(forkserver, "SOURCE", broken)
+    monkeypatch.setattr(forkserver, "_ZYGOTES", {})
+    monkeypatch.setattr(forkserver, "_FAILED", {})
+    pair = _start(tmp_path, "fallback")
+    try:
+        assert not isinstance(pair[1][0], forkserver.ForkedKernelManager)
+        assert _run(pair, "print(6 * 7)") == ["42\n"]
+    finally:
+        pair[0].close()
+    assert "without the fork server" in capfd.readouterr().err
+
+
+def test_kernels_are_forked_from_two_threads_at_once(tmp_path):
+    """A worker starts nbgrader's kernel and the verification kernel from two threads."""
+    pairs, errors = [], []
+
+    def start(name, with_package):
+        try:
+            pairs.append(_start(tmp_path, name, with_package))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(f"t{i}", i % 2 == 0)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert not errors
+        assert [_run(p, "print(1 + 1)") for p in pairs] == [["2\n"]] * 4
+        assert all(isinstance(p[1][0], forkserver.ForkedKernelManager) for p in pairs)
+    finally:
+        for p in pairs:
+            p[0].close()
