@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from autograder.examples import build_submission, example_students  # noqa: E402
-from autograder.grading import coordinator, pipeline  # noqa: E402
+from autograder.grading import coordinator, forkserver, pipeline  # noqa: E402
 from autograder.grading.course import Course  # noqa: E402
 from autograder.grading.sandbox import Limits, course_environment, support  # noqa: E402
 
@@ -103,6 +103,10 @@ def main() -> int:
     parser.add_argument("--students", type=int, default=60)
     parser.add_argument("--assignments", nargs="*", default=None)
     parser.add_argument("--plain-blas-threads", default="1", help="BLAS threads of plain nbgrader's kernels, or as-found")
+    parser.add_argument(
+        "--also-started-kernels", action="store_true",
+        help="also --jobs 2 with every kernel started anew (NNFS_FORK_KERNELS=0), as before the fork servers",
+    )
     args = parser.parse_args()
     assignments = args.assignments or sorted(p.name for p in (ROOT / "source").iterdir() if p.is_dir())
     sup = support()
@@ -110,6 +114,7 @@ def main() -> int:
           f"process cap: {'pids cgroup' if sup.pids_cgroup else 'RLIMIT_NPROC only'}")
     for warning in sup.warnings:
         print("warning:", warning)
+    print("kernels: " + ("forked by the workers' fork servers" if forkserver.enabled() else "started anew (no fork server)"))
     ours_env = course_environment()[0]
     found = {name: os.environ.get(name, "unset") for name in BLAS_VARIABLES}
     plain_env = found if args.plain_blas_threads == "as-found" else {name: args.plain_blas_threads for name in BLAS_VARIABLES}
@@ -128,6 +133,15 @@ def main() -> int:
             make_class(root, assignments, args.students)
             seconds, timings = ours(root, assignments, jobs)
             rows.append((f"nnfs grade --jobs {jobs} (sandbox + verification + feedback)", seconds, timings))
+        if args.also_started_kernels and forkserver.enabled():
+            root = Path(tmp) / "started"
+            make_class(root, assignments, args.students)
+            os.environ["NNFS_FORK_KERNELS"] = "0"  # the pool's workers inherit it
+            try:
+                seconds, timings = ours(root, assignments, 2)
+            finally:
+                os.environ.pop("NNFS_FORK_KERNELS")  # enabled() above: it was unset or not "0"
+            rows.append(("nnfs grade --jobs 2, kernels started anew, not forked", seconds, timings))
     base, base_feedback = rows[0][1], rows[1][1]
     print(f"\n{'':62s} {'seconds':>8s} {'nb/min':>8s} {'s/nb':>6s} {'vs plain':>9s} {'vs plain+feedback':>18s}")
     for label, seconds, _ in rows:

@@ -50,31 +50,54 @@ def _start(tmp_path, name, with_package=False):
 
 
 DESCRIBE = r"""
-import json, os, resource, signal, sys
-print(json.dumps({
+import importlib, json, os, resource, signal, sys
+for name in PRELOAD:  # as the notebook will: then the forked kernel, which has them already, must not differ
+    importlib.import_module(name)
+described = {
     "path": sys.path, "cwd": os.getcwd(), "argv0": sys.argv[0], "uid": os.getuid(), "pid": os.getpid(),
     "env": {k: v for k, v in os.environ.items() if k != "NNFS_FORK_KERNELS"},
     "limits": {n: resource.getrlimit(getattr(resource, n)) for n in dir(resource) if n.startswith("RLIMIT_")},
     "fds": sorted(os.listdir("/proc/self/fd")), "modules": sorted(sys.modules), "tmp": sorted(os.listdir("/tmp/work")),
     "signals": {s.name: str(signal.getsignal(s)) for s in signal.Signals if s.name not in ("SIGKILL", "SIGSTOP")},
-}))
+}
+if "matplotlib" in sys.modules:
+    import matplotlib
+    described["matplotlib"] = [matplotlib.get_configdir(), matplotlib.get_cachedir(), matplotlib.get_backend(),
+                               sorted((k, str(v)) for k, v in matplotlib.rcParams.items())]
+print(json.dumps(described))
 """
 
 
-def test_a_forked_kernel_looks_like_a_kernel_started_anew(tmp_path, monkeypatch):
+@pytest.mark.parametrize("preload", [(), ("matplotlib", "sklearn.datasets", "sklearn.model_selection")])
+def test_a_forked_kernel_looks_like_a_kernel_started_anew(tmp_path, monkeypatch, preload):
     described = {}
     for mode in ("1", "0"):
         monkeypatch.setenv("NNFS_FORK_KERNELS", mode)
-        pair = _start(tmp_path, f"mode{mode}", with_package=True)
+        pair = warm.start_now(tmp_path / f"mode{mode}", Limits(), True, preload)
         try:
             assert isinstance(pair[1][0], forkserver.ForkedKernelManager) == (mode == "1")
-            described[mode] = json.loads(_run(pair, DESCRIBE)[0])
+            described[mode] = json.loads(_run(pair, f"PRELOAD = {list(preload)!r}\n" + DESCRIBE)[0])
         finally:
             pair[0].close()
     forked, started = described["1"], described["0"]
     assert forked.keys() == started.keys()
+    # The memory limit allows on top what the fork server's preloads take (none of it is the student's).
+    extra = forked["limits"].pop("RLIMIT_AS")[0] - started["limits"].pop("RLIMIT_AS")[0]
+    assert extra == 0 if not preload else 0 < extra < 1024**3
     for key in forked:
         assert forked[key] == started[key], key
+
+
+def test_preloads_are_what_a_notebook_imports_and_can_be_imported_ahead():
+    cells = [
+        "import numpy as np\nimport matplotlib.pyplot as plt\nfrom sklearn.datasets import make_moons",
+        "%matplotlib inline\nimport h5py",  # not Python: skipped
+        "from tqdm.auto import tqdm\nimport autograder.checks\nfrom . import nothing\nimport scipy.special as sp",
+        "def f(:\n    import sklearn.model_selection",  # a broken cell: skipped
+    ]
+    notebook = json.dumps({"cells": [{"cell_type": "code", "source": c} for c in cells] + [{"cell_type": "markdown", "source": "import h5py"}]})
+    assert forkserver.preloads(notebook) == ("matplotlib", "scipy.special", "sklearn.datasets")
+    assert forkserver.preloads("not a notebook") == ()
 
 
 STATUS = "print(open('/proc/self/status').read())"

@@ -182,6 +182,17 @@ class Progress:
 # ------------------------------------------------------------------------------------------ grade
 
 
+def _preloads(course: Course, assignment: str) -> tuple:
+    """What the workers' fork servers may import ahead for this assignment (a hint: a wrong guess costs
+    only the kernels started ahead). From the release, as the workers take it from the template."""
+    from .forkserver import preloads
+
+    try:
+        return preloads(course.release_notebook(assignment).read_text())
+    except OSError:
+        return ()
+
+
 def _local_runner(jobs: int, warm_up=None):
     """A local process pool. With ``warm_up`` (limits, verify) every worker starts at once and starts
     its first kernels before any task reaches it, while the coordinator makes the template."""
@@ -275,7 +286,7 @@ def grade(
     # The workers first: they start up (imports, their first sandboxed kernels) while the template is made.
     runner = None
     if todo:
-        runner = _dask_runner(scheduler) if scheduler else _local_runner(max(1, jobs), warm_up=(limits, verify))
+        runner = _dask_runner(scheduler) if scheduler else _local_runner(max(1, jobs), warm_up=(limits, verify, _preloads(course, assignment)))
     try:
         template = make_template(course, assignment) if todo else None
     except BaseException:

@@ -196,7 +196,9 @@ def zygote_bwrap_argv(base: str, readonly: list, env: dict) -> list[str]:
     is visible (bwrap's --proc covers parts of it). The server runs only our code. ``base`` holds the
     kernels' folders; each kernel hides it and binds back only its own."""
     argv = ["bwrap", "--die-with-parent", "--unshare-all", "--new-session"]
-    argv += ["--bind", "/proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    # A writable /dev/shm as a kernel has: libraries probe it when imported (joblib makes a semaphore there
+    # and, failing, decides multiprocessing is unavailable). Each kernel mounts its own over it.
+    argv += ["--bind", "/proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp"]
     argv += _bwrap_view(readonly, env) + ["--setenv", "MPLCONFIGDIR", MATPLOTLIB_DIR]
     argv += ["--bind", base, base, "--chdir", "/"]
     argv += ["--remount-ro", "/", "--remount-ro", "/dev"]

@@ -27,10 +27,10 @@ from .sandbox import KERNEL_NAME, Limits, Sandbox
 WORKDIR = Path("/tmp/work")  # where a kernel finds itself inside its sandbox, whoever it serves
 
 
-def _start(root: Path, limits: Limits, with_package: bool):
+def _start(root: Path, limits: Limits, with_package: bool, preload: tuple = ()):
     from . import forkserver
 
-    server = forkserver.zygote(with_package)
+    server = forkserver.zygote(with_package, preload)
     if server is not None:
         try:
             return _start_kernel(server.kernel_root(), limits, with_package, server)
@@ -82,9 +82,10 @@ def _start_kernel(root: Path, limits: Limits, with_package: bool, server):
     return sandbox, (km, kc)
 
 
-def start_now(root: Path, limits: Limits, with_package: bool):
-    """(sandbox, (kernel manager, client)) started in the caller's thread, when no started-ahead kernel is ready."""
-    return _start(root, limits, with_package)
+def start_now(root: Path, limits: Limits, with_package: bool, preload: tuple = ()):
+    """(sandbox, (kernel manager, client)) started in the caller's thread, when no started-ahead kernel is ready.
+    ``preload``: modules a fork server may import ahead (forkserver.preloads)."""
+    return _start(root, limits, with_package, preload)
 
 
 class WarmKernels:
@@ -103,21 +104,21 @@ class WarmKernels:
 
         util.Finalize(self, self.close, exitpriority=10)
 
-    def _key(self, limits: Limits, with_package: bool) -> tuple:
-        return (astuple(limits), with_package)
+    def _key(self, limits: Limits, with_package: bool, preload: tuple) -> tuple:
+        return (astuple(limits), with_package, tuple(preload))
 
-    def prepare(self, limits: Limits, with_package: bool) -> None:
-        key = self._key(limits, with_package)
+    def prepare(self, limits: Limits, with_package: bool, preload: tuple = ()) -> None:
+        key = self._key(limits, with_package, preload)
         with self._lock:
             if key not in self._ready:
                 self._count += 1
-                self._ready[key] = self._pool.submit(_start, self._base / f"k{self._count}", limits, with_package)
+                self._ready[key] = self._pool.submit(_start, self._base / f"k{self._count}", limits, with_package, preload)
 
-    def take(self, limits: Limits, with_package: bool):
+    def take(self, limits: Limits, with_package: bool, preload: tuple = ()):
         """(sandbox, (kernel manager, client)) with a running kernel, or None; the next one starts at once."""
         with self._lock:
-            future = self._ready.pop(self._key(limits, with_package), None)
-        self.prepare(limits, with_package)
+            future = self._ready.pop(self._key(limits, with_package, preload), None)
+        self.prepare(limits, with_package, preload)
         if future is None:
             return None
         try:

@@ -96,7 +96,7 @@ def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path,
     a, student = task.template.assignment, task.student
     start = time.perf_counter()
     try:
-        sandbox, kernel = _sandboxed_kernel(task.limits, True, scratch / "autograde")
+        sandbox, kernel = _sandboxed_kernel(task, True, scratch / "autograde")
     except Exception as exc:
         result.status = "error"
         result.reason = f"the sandboxed kernel would not start ({type(exc).__name__}: {exc}); regrade this student"
@@ -224,27 +224,29 @@ def _warm_kernels():
     return _WARM
 
 
-def warm_up(limits: Limits, verify: bool = True) -> None:
+def warm_up(limits: Limits, verify: bool = True, preload: tuple = ()) -> None:
     """A new worker process's first kernels start now, and nbgrader is imported, before any task
     arrives (a process pool's initializer: this overlaps the coordinator's own set-up). Only a head
     start: if it fails, the pool must still work (an initializer that raises breaks the whole pool)."""
     try:
         _quiet_library_warnings()
         kernels = _warm_kernels()
-        kernels.prepare(limits, True)
+        kernels.prepare(limits, True, preload)
         if verify:
-            kernels.prepare(limits, False)
+            kernels.prepare(limits, False, preload)
         import nbgrader.apps  # noqa: F401  (about 1 s of imports, needed by the first task)
     except Exception:
         pass
 
 
-def _sandboxed_kernel(limits: Limits, with_package: bool, root: Path):
+def _sandboxed_kernel(task: Task, with_package: bool, root: Path):
     """(sandbox, (kernel manager, client)): a kernel started ahead of need, else one started now in ``root``."""
+    from .forkserver import preloads
     from .warm import start_now
 
-    taken = _warm_kernels().take(limits, with_package)
-    return taken if taken else start_now(root, limits, with_package)
+    preload = preloads(task.template.release_notebook)
+    taken = _warm_kernels().take(task.limits, with_package, preload)
+    return taken if taken else start_now(root, task.limits, with_package, preload)
 
 
 def _raw_records(course: Course, assignment: str, student: str) -> tuple[dict, dict]:
@@ -283,7 +285,7 @@ def _verify(task: Task, scratch: Path, timings: dict) -> dict | None:
         return None
     nb = verify.verification_notebook(nbformat.reads(task.template.release_notebook, as_version=4), submitted)
     try:
-        sandbox, kernel = _sandboxed_kernel(task.limits, False, scratch / "verify")
+        sandbox, kernel = _sandboxed_kernel(task, False, scratch / "verify")
     except Exception:
         kernel = sandbox = None
     if sandbox is not None:

@@ -1,8 +1,8 @@
 """The fork server that runs inside a worker's sandbox (see forkserver.py), as a standalone script.
 
-Run as ``python -c <this file's text>`` by bubblewrap, so that it works without the grading package on
-the path (the verification kernels must not see it). It imports what every kernel imports, then
-serves requests on stdin, one JSON object per line, replying on stdout:
+Run as ``python -c <this file's text> MODULES`` by bubblewrap, so that it works without the grading
+package on the path (the verification kernels must not see it). It imports what every kernel imports
+and the assignment's MODULES (comma-separated, from forkserver.preloads), then serves requests on stdin, one JSON object per line, replying on stdout:
 
     {"root": FOLDER, "connection": {...}, "limits": {...}}  ->  {"pid": PID of the new kernel's process}
     {"go": PID, "ok": true|false}                           ->  (the process goes on, or is killed)
@@ -27,6 +27,31 @@ if sys.path and sys.path[0] == "":
 
 import numpy  # noqa: E402,F401  (what every kernel imports; the point of forking)
 from ipykernel.kernelapp import launch_new_instance  # noqa: E402
+
+
+def _address_space() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _preload(names: list) -> int:
+    """Import what this assignment's kernels will import (argv[1], from forkserver.PRELOADABLE); the
+    address space that took, which each kernel's memory limit allows on top (it is not the student's)."""
+    import importlib
+
+    before = _address_space()
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001  (not installed, say: the student's import will say so)
+            pass
+    return max(0, _address_space() - before)
+
+
+PRELOADED = _preload([n for n in (sys.argv[1] if len(sys.argv) > 1 else "").split(",") if n])
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
@@ -87,7 +112,7 @@ def _limits(limits: dict) -> None:
 
     mb = 1024 * 1024
     for name, value in (
-        ("RLIMIT_AS", limits["memory_mb"] * mb),
+        ("RLIMIT_AS", limits["memory_mb"] * mb + PRELOADED),
         ("RLIMIT_CPU", limits["cpu_seconds"]),
         ("RLIMIT_FSIZE", limits["file_mb"] * mb),
         ("RLIMIT_NPROC", limits["processes"]),
