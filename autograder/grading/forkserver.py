@@ -117,10 +117,18 @@ class ForkedProcess:
 
     def _ended(self):
         self.returncode = -signal.SIGKILL  # its exit status went to the fork server, which reaped it
-        os.close(self._pidfd)
+        self._close()
+
+    def _close(self):
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+    def __del__(self):  # a kernel dropped without a shutdown (killed with its sandbox): no pidfd left open
+        self._close()
 
     def send_signal(self, signum: int) -> None:
-        if self.returncode is None:
+        if self.returncode is None and self._pidfd is not None:
             try:
                 signal.pidfd_send_signal(self._pidfd, signum)
             except ProcessLookupError:
@@ -154,8 +162,10 @@ class Zygote:
                 env=dict(os.environ),
             ).result()
         try:
-            ready = self._read(timeout=60)["ready"]
-            self._host = self._find([self._proc.pid], ready, depth=3)
+            ready = self._read(timeout=60)
+            if ready.get("threads") != 1:
+                raise RuntimeError(f"the fork server runs {ready.get('threads')} threads after its imports: unsafe to fork")
+            self._host = self._find([self._proc.pid], ready["ready"], depth=3)
             if self._host is None:
                 raise RuntimeError("the fork server's process was not found")
         except BaseException:

@@ -193,7 +193,10 @@ def _reply(message: dict) -> None:
 def serve() -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # forked processes are reaped by the system
     waiting = {}  # pid -> the write end of its go pipe
-    _reply({"ready": os.getpid()})
+    import threading
+
+    # Forking copies only the calling thread: a lock another thread held would stay held in every kernel.
+    _reply({"ready": os.getpid(), "threads": threading.active_count()})
     for line in sys.stdin:
         request = json.loads(line)
         if "go" in request:
