@@ -239,3 +239,34 @@ def test_kernels_are_forked_from_two_threads_at_once(tmp_path):
     finally:
         for p in pairs:
             p[0].close()
+
+
+def test_read_only_binds_under_tmp_stay_visible_and_read_only(tmp_path, monkeypatch):
+    """A checkout under /tmp (CI's, say) has its virtual environment and package there: a forked kernel's
+    fresh /tmp must not hide them, nor make them writable."""
+    shared = tmp_path / "shared-data"  # tmp_path is under /tmp here
+    shared.mkdir()
+    (shared / "public.txt").write_text("public")
+    if not str(shared).startswith("/tmp/"):
+        pytest.skip("the temporary folder is not under /tmp here")
+    real = forkserver.course_environment
+
+    def with_shared_folder():
+        env, binds = real()
+        return env, binds + [str(shared)]
+
+    monkeypatch.setattr(forkserver, "course_environment", with_shared_folder)
+    monkeypatch.setattr(forkserver, "_ZYGOTES", {})  # a server of its own, with that bind
+    monkeypatch.setattr(forkserver, "_FAILED", {})
+    pair = _start(tmp_path, "k")
+    try:
+        assert isinstance(pair[1][0], forkserver.ForkedKernelManager)
+        (out,) = _run(
+            pair,
+            f"print(open({str(shared / 'public.txt')!r}).read())\n"
+            f"try:\n    open({str(shared / 'public.txt')!r}, 'w')\nexcept OSError as exc:\n    print(exc.strerror)\n",
+        )
+    finally:
+        pair[0].close()
+    assert out.split("\n")[:2] == ["public", "Read-only file system"]
+    assert (shared / "public.txt").read_text() == "public"

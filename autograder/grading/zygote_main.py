@@ -87,12 +87,39 @@ def _drop_capabilities() -> None:
     _check(_LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
 
 
+def _read_only_binds_under_tmp(base: str) -> list:
+    """The server's read-only binds that live under /tmp (a checkout, its virtual environment or the data
+    folder there): a fresh /tmp would hide them. Outermost first; a bind inside another comes with it."""
+    found = []
+    with open("/proc/self/mountinfo") as mountinfo:
+        for line in mountinfo:
+            point = line.split()[4]
+            for escaped, char in ((r"\040", " "), (r"\011", "\t"), (r"\012", "\n"), (r"\134", "\\")):
+                point = point.replace(escaped, char)  # mountinfo's four escapes (no codec import: see the tests)
+            if point.startswith("/tmp/") and point != base and not point.startswith(base + "/"):
+                found.append(point)
+    outermost = []
+    for point in sorted(set(found), key=len):
+        if not any(point.startswith(kept + "/") for kept in outermost):
+            outermost.append(point)
+    return outermost
+
+
 def _private_view(root: str) -> None:
     """This process's own mounts: fresh /tmp, /dev/shm, /dev/pts and /proc; the kernel folder's parts bound."""
     folders = {name: os.open(os.path.join(root, name), os.O_PATH | os.O_DIRECTORY) for name in ("scratch", "sockets", "matplotlib")}
     sockets = os.path.join(root, "sockets")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    kept = [(point, os.open(point, os.O_PATH)) for point in _read_only_binds_under_tmp(os.path.dirname(root))]
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+    for point, fd in kept:  # back on top of the fresh /tmp, read-only as they were (a bind keeps its flags)
+        if os.path.isdir(f"/proc/self/fd/{fd}"):
+            os.makedirs(point, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(point), exist_ok=True)
+            open(point, "a").close()
+        _mount(f"/proc/self/fd/{fd}", point, None, MS_BIND | MS_REC)
+        os.close(fd)
     # The kernel folders' parent (wherever it is) is hidden under an empty tmpfs; only this kernel's
     # socket folder is bound back, at its own path (the connection file names it).
     parent = os.path.dirname(os.path.dirname(sockets))
