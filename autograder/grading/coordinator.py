@@ -283,10 +283,11 @@ def grade(
             continue  # graded (or refused) in an earlier run, and unchanged since
         todo.append((student, data))
 
-    # The workers first: they start up (imports, their first sandboxed kernels) while the template is made.
+    # The workers first: they start up (imports, fork servers, their first kernels) while the template is
+    # made. No more workers than students: each one's start-up is about 2 s of CPU.
     runner = None
     if todo:
-        runner = _dask_runner(scheduler) if scheduler else _local_runner(max(1, jobs), warm_up=(limits, verify, _preloads(course, assignment)))
+        runner = _dask_runner(scheduler) if scheduler else _local_runner(max(1, min(jobs, len(todo))), warm_up=(limits, verify, _preloads(course, assignment)))
     try:
         template = make_template(course, assignment) if todo else None
     except BaseException:
