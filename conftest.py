@@ -1,4 +1,4 @@
-"""Session set-up for every test, including the notebooks nbval runs (source/, notebooks/).
+"""Session set-up for every test, including the notebooks nbval runs (source/, notebooks/, instructor_notebooks/).
 
 The MNIST notebooks (a4, a5 and their studies) read the prepared HDF5 files. Before any test runs, the
 quick subset is prepared into the course's data folder ($NNFS_DATA_DIR, else <root>/data/mnist) from the

@@ -1,4 +1,4 @@
-"""The companion study notebooks, notebooks/*_studies.ipynb, read without running them (nbval runs them, in quick mode).
+"""The companion study notebooks, instructor_notebooks/*_studies.ipynb, read without running them (nbval runs them, in quick mode).
 
 They are committed without outputs; their first code cell alone chooses the mode from NNFS_QUICK (full by default);
 from the course package they import only the reference implementations and the MNIST loader; every figure they
@@ -18,7 +18,7 @@ OTHER_MODULES = {"os", "time", "math", "pathlib", "numpy", "matplotlib", "IPytho
 
 
 def code_cells(name):
-    nb = nbformat.read(str(ROOT / "notebooks" / f"{name}.ipynb"), as_version=4)
+    nb = nbformat.read(str(ROOT / "instructor_notebooks" / f"{name}.ipynb"), as_version=4)
     return [cell for cell in nb.cells if cell.cell_type == "code"]
 
 
@@ -107,7 +107,7 @@ def test_every_figure_is_saved_in_its_folder(name):
                 assert inside, f"{name}: {node.value} is not saved under FIGURES"
     assert figures, f"{name}: no figures"
     ignored = (ROOT / ".gitignore").read_text().splitlines()
-    assert "/notebooks/figures/" in ignored, "the generated figures must be git-ignored: add /notebooks/figures/"
+    assert "/instructor_notebooks/figures/" in ignored, "the generated figures must be git-ignored: add /instructor_notebooks/figures/"
 
 
 @pytest.mark.parametrize("name", STUDIES)
