@@ -14,3 +14,16 @@ c.Execute.timeout = 120
 # What students see in place of the solutions in release/ (nbgrader's defaults, stated here).
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# What runs on a submission after its cells are executed, in order: nbgrader's own steps (stated here so the
+# course's can be placed among them). `nnfs grade` runs this same list, with its sandboxed executor in
+# place of Execute.
+c.Autograde.autograde_preprocessors = [
+    "nbgrader.preprocessors.Execute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]

@@ -112,9 +112,10 @@ def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path,
     from nbgrader.converters.autograde import Autograde
     from nbgrader.preprocessors import Execute
 
-    config.Autograde.autograde_preprocessors = [
-        WarmExecute if p is Execute else p for p in Autograde.class_traits()["autograde_preprocessors"].default()
-    ]
+    # The course's list (nbgrader_config.py) where it sets one, else nbgrader's; our sandboxed executor
+    # takes Execute's place, and every other step runs as configured.
+    configured = config.Autograde.get("autograde_preprocessors") or Autograde.class_traits()["autograde_preprocessors"].default()
+    config.Autograde.autograde_preprocessors = [WarmExecute if _preprocessor(p) is Execute else p for p in configured]
 
     api = NbGraderAPI(config=config)
     timings["startup"] = time.perf_counter() - start
@@ -141,6 +142,15 @@ def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path,
     _read_scores(course, result)
     out["autograded"] = course.autograded_notebook(student, a).read_text()
     return out, api
+
+
+def _preprocessor(item):
+    """A preprocessor class from a config entry (nbgrader accepts classes and dotted names alike)."""
+    if isinstance(item, str):
+        from traitlets.utils.importstring import import_item
+
+        return import_item(item)
+    return item
 
 
 def _record_verified(course: Course, result: StudentResult) -> None:
