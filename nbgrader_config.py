@@ -20,6 +20,9 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # place of Execute.
 c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.Execute",
+    # Warnings (and prints) on stderr in a test cell become "[stderr] ..." text instead of scoring the cell 0;
+    # errors and tracebacks stay as they are (see autograder/preprocessors/stderr.py).
+    "autograder.preprocessors.StderrAsText",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
