@@ -145,7 +145,20 @@ def main(argv=None) -> int:
     course = Course(args.course)
     if not course.assignments():
         parser.error(f"{course.root} has no source/<assignment>/<assignment>.ipynb: is it the course root?")
-    args.fn(course, args)
+    from .grading.coordinator import DiskFull
+
+    try:
+        args.fn(course, args)
+    except DiskFull as exc:
+        print(f"nnfs: {exc}", file=sys.stderr)
+        return 3
+    except OSError as exc:
+        import errno
+
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(f"nnfs: the disk holding {course.root} is full ({exc.strerror}); what was recorded is kept: free some space and run the command again", file=sys.stderr)
+        return 3
     return 0
 
 

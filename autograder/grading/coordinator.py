@@ -19,9 +19,9 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import fields
 from pathlib import Path
 
-from . import pipeline
+from . import pipeline, untrusted
 from .course import Course
-from .pipeline import StudentResult
+from .pipeline import StudentResult, _atomic_write
 from .sandbox import Limits, support
 from . import worker
 from .worker import Task, Template, grade_task
@@ -82,18 +82,45 @@ def _ensure_assignment_in_gradebook(course: Course, assignment: str) -> None:
         pipeline.generate_release(course, assignment)
 
 
+def _submissions(course: Course, assignment: str, students=None) -> list[tuple[str, str | None]]:
+    """(student id, refusal or None) for each submission folder of this assignment (or the given
+    students'). Folder names that are not safe ids are refused under a stand-in id (untrusted.py)."""
+    folders = untrusted.submission_folders(course.root / "submitted", assignment)
+    if students is not None:
+        wanted = set(students)
+        folders = [(name, why) for name, why in folders if name in wanted]
+        folders += [(name, f"no submission folder for {untrusted.describe(name)}") for name in sorted(wanted - {n for n, _ in folders})]
+    found = []
+    for name, why in folders:
+        if not untrusted.is_valid_student_id(name):
+            found.append((untrusted.stand_in_id(name), f"the submission folder {untrusted.describe(name)} is not a valid student id "
+                          "(letters, digits, '.', '_', '-' and '@', at most 64, starting with a letter or digit): rename it and grade again"))
+        else:
+            found.append((name, why))
+    return found
+
+
+class DiskFull(RuntimeError):
+    """The course's disk is full: the run stops cleanly; what was recorded stays, and the next run resumes."""
+
+
+def _save(course: Course, results: list[StudentResult]) -> None:
+    try:
+        pipeline.save_results(course, results)
+    except OSError as exc:
+        import errno
+
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull(f"the disk holding {course.root} is full ({exc.strerror}): grading stopped. Every student "
+                           "recorded so far is kept; free some space and run the same command again to go on.") from None
+        raise
+
+
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
 # ------------------------------------------------------------------------------------------ merge
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def merge(course: Course, assignment: str, payload: dict) -> StudentResult:
@@ -107,13 +134,13 @@ def merge(course: Course, assignment: str, payload: dict) -> StudentResult:
         with course.gradebook() as gb:
             gb.update_or_create_student(student)
             submission = gb.update_or_create_submission(assignment, student)
-            stamp = course.submitted_notebook(student, assignment).with_name("timestamp.txt")
-            if stamp.is_file():
+            stamp = _small_file(course, student, assignment, "timestamp.txt")
+            if stamp is not None:
                 from nbgrader.utils import parse_utc
 
                 try:  # when it was submitted: formgrader shows lateness against the due date from it
-                    submission.timestamp = parse_utc(stamp.read_text().strip())
-                except (ValueError, TypeError):
+                    submission.timestamp = parse_utc(stamp.strip())
+                except (ValueError, TypeError, OverflowError):
                     pass
             by_name = {}
             for notebook in submission.notebooks:
@@ -138,13 +165,23 @@ def merge(course: Course, assignment: str, payload: dict) -> StudentResult:
             _atomic_write(course.feedback_html(student, assignment), payload["feedback"])
         # nbgrader's release_feedback pairs feedback with the exchange's submission through these two
         # files, which `nbgrader collect` puts beside the notebook (as nbgrader's autograde would copy them).
-        submitted = course.submitted_notebook(student, assignment).parent
         for name in ("timestamp.txt", "submission_secret.txt"):
-            if (submitted / name).is_file():
+            text = _small_file(course, student, assignment, name)
+            if text is not None:
                 for notebook in (course.autograded_notebook(student, assignment), course.feedback_html(student, assignment)):
                     if notebook.is_file():
-                        _atomic_write(notebook.with_name(name), (submitted / name).read_text())
+                        _atomic_write(notebook.with_name(name), text)
     return result
+
+
+def _small_file(course: Course, student: str, assignment: str, name: str) -> str | None:
+    """A small text file beside the submission (read as untrusted.py reads: no links, no devices, bounded),
+    or None when it is absent or refused."""
+    try:
+        data = untrusted.read_regular_file(course.root / "submitted", [student, assignment, name], untrusted.SMALL_FILE_MAX_BYTES)
+    except untrusted.RefusedFile:
+        return None
+    return data.decode("utf-8", errors="replace")
 
 
 # ---------------------------------------------------------------------------------------- progress
@@ -206,7 +243,10 @@ def _local_runner(jobs: int, warm_up=None):
     def submit(task):
         return pool.submit(grade_task, task)
 
-    return submit, as_completed, pool.shutdown
+    def close(wait=True, cancel=False):
+        pool.shutdown(wait=wait, cancel_futures=cancel)
+
+    return submit, as_completed, close
 
 
 def _dask_runner(scheduler: str):
@@ -218,7 +258,7 @@ def _dask_runner(scheduler: str):
     def submit(task):
         return client.submit(grade_task, task, pure=False)
 
-    def close(wait=True):
+    def close(wait=True, cancel=False):
         if isinstance(scheduler, str):
             client.close()
 
@@ -244,8 +284,10 @@ def _run(runner, tasks, record) -> list:
                 record(task, error=f"grading failed: {type(exc).__name__}: {exc}")
                 continue
             record(task, payload)
-    finally:
-        close(wait=True)
+    except BaseException:  # a full disk, Ctrl-C: tasks not started yet are dropped, not run
+        close(wait=True, cancel=True)
+        raise
+    close(wait=True)
     return crashed
 
 
@@ -267,16 +309,20 @@ def grade(
     for warning in support().warnings:
         log(f"WARNING: {warning}")
     _ensure_assignment_in_gradebook(course, assignment)
-    students = list(students) if students is not None else course.students(assignment)
     previous = {(r.student, r.assignment): r for r in pipeline.load_results(course)}
 
     results, todo = [], []
-    for student in students:
-        path = course.submitted_notebook(student, assignment)
-        if not path.is_file():
-            results.append(StudentResult(student, assignment, status="error", reason=f"no {path.name} in the submission folder"))
+    for student, refusal in _submissions(course, assignment, students):
+        if refusal is None:
+            try:
+                data = untrusted.read_regular_file(course.root / "submitted", [student, assignment, f"{assignment}.ipynb"], untrusted.NOTEBOOK_MAX_BYTES)
+            except untrusted.RefusedFile as exc:
+                refusal = str(exc)
+        if refusal is not None:
+            refused = StudentResult(student, assignment, status="error", reason=refusal)
+            results.append(refused)
+            _save(course, [refused])
             continue
-        data = path.read_bytes()
         before = previous.get((student, assignment))
         done = before is not None and before.digest == _digest(data) and (before.status != "graded" or before.verified == verify)
         if done and not force:
@@ -308,7 +354,7 @@ def grade(
         if error is not None:
             result = StudentResult(task.student, assignment, status="error", reason=error)
         result.digest = _digest(task.notebook)
-        pipeline.save_results(course, [result])  # on disk at once: a killed run resumes from here
+        _save(course, [result])  # on disk at once: a killed run resumes from here
         timings.append({**(payload or {}).get("timings", {}), "merge": time.perf_counter() - start})
         results.append(result)
         bar.update(result)
@@ -322,6 +368,6 @@ def grade(
     finally:
         bar.close()
     if results:
-        pipeline.save_results(course, results)
+        _save(course, results)
     grade.last_timings = timings  # per-notebook phases of the last run, for benchmarks
     return results

@@ -73,11 +73,11 @@ class Course:
         return self.root / "feedback" / student / assignment / f"{assignment}.html"
 
     def students(self, assignment: str) -> list[str]:
-        """Students with a submission folder for this assignment."""
-        sub = self.root / "submitted"
-        if not sub.is_dir():
-            return []
-        return sorted(p.name for p in sub.iterdir() if (p / assignment).is_dir())
+        """Students with a submission folder for this assignment: real folders (not links) named by a
+        valid id. `nnfs grade` reports the others, refused (untrusted.submission_folders)."""
+        from .untrusted import is_valid_student_id, submission_folders
+
+        return [name for name, refusal in submission_folders(self.root / "submitted", assignment) if refusal is None and is_valid_student_id(name)]
 
     @property
     def gradebook_path(self) -> Path:

@@ -206,8 +206,8 @@ class Zygote:
             self._count += 1
             return self.base / f"k{self._count}"
 
-    def fork(self, root: Path, connection: dict, limits: dict, cgroup: str | None) -> ForkedProcess:
-        """A new kernel process for ``root`` (under self.base), in ``cgroup`` before it runs anything."""
+    def fork(self, root: Path, connection: dict, limits: dict, cgroups: list) -> ForkedProcess:
+        """A new kernel process for ``root`` (under self.base), in ``cgroups`` before it runs anything."""
         with self._lock:
             self._send({"root": str(root), "connection": connection, "limits": limits})
             ns_pid = self._read(timeout=30)["pid"]
@@ -217,7 +217,7 @@ class Zygote:
                 if host is None:
                     raise RuntimeError("the forked kernel's process was not found")
                 pidfd = os.pidfd_open(host)
-                if cgroup:
+                for cgroup in cgroups:
                     Path(cgroup, "cgroup.procs").write_text(str(host))
                 ok = True
             finally:
@@ -290,13 +290,13 @@ def close_all() -> None:
 class ForkedKernelManager(AsyncKernelManager):
     """jupyter_client's kernel manager, whose kernel process comes from a fork server."""
 
-    def __init__(self, *args, zygote: Zygote, root: Path, limits: dict, cgroup: str | None, **kwargs):
+    def __init__(self, *args, zygote: Zygote, root: Path, limits: dict, cgroups: list, **kwargs):
         super().__init__(*args, **kwargs)
-        self._zygote, self._root, self._limits, self._cgroup = zygote, root, limits, cgroup
+        self._zygote, self._root, self._limits, self._cgroups = zygote, root, limits, cgroups
 
     async def _async_launch_kernel(self, kernel_cmd, **kw) -> None:
         provisioner = self.provisioner
         connection = json.loads(Path(self.connection_file).read_text())
-        process = self._zygote.fork(self._root, connection, self._limits, self._cgroup)
+        process = self._zygote.fork(self._root, connection, self._limits, self._cgroups)
         provisioner.process, provisioner.pid, provisioner.pgid = process, process.pid, None
         self._reconcile_connection_info(provisioner.connection_info)

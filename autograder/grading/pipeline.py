@@ -19,6 +19,7 @@ from pathlib import Path
 import nbformat
 
 from .course import Course
+from .untrusted import for_csv, for_terminal
 
 INTEGRITY_CELL = "integrity"
 
@@ -216,9 +217,16 @@ def load_results(course: Course) -> list[StudentResult]:
 
 
 def _atomic_write(path: Path, text: str) -> None:
+    """Write to a temporary name and rename: a reader sees the old file or the new one, never half of one.
+    On failure (a full disk) the temporary file is removed and the old file is left as it was."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_grades_csv(path: Path, results: list[StudentResult]) -> None:
@@ -229,7 +237,8 @@ def write_grades_csv(path: Path, results: list[StudentResult]) -> None:
     for r in sorted(results, key=lambda r: (r.student, r.assignment)):
         score = "" if r.score is None else f"{r.score:g}"
         max_score = "" if r.max_score is None else f"{r.max_score:g}"
-        writer.writerow([r.student, r.assignment, score, max_score, r.status, "; ".join(([r.reason] if r.reason else []) + r.notes)])
+        notes = "; ".join(([r.reason] if r.reason else []) + r.notes)
+        writer.writerow([for_csv(cell) for cell in (r.student, r.assignment, score, max_score, r.status, notes)])
     _atomic_write(path, out.getvalue())
 
 
@@ -260,4 +269,9 @@ def format_table(results: list[StudentResult]) -> str:
     def line(cells):
         return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
 
-    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+    return for_terminal_lines("\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]))
+
+
+def for_terminal_lines(text: str) -> str:
+    """Every line of a table escaped for a terminal (untrusted.for_terminal), the line breaks kept."""
+    return "\n".join(for_terminal(line) for line in text.split("\n"))

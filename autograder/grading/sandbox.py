@@ -39,6 +39,11 @@ class Limits:
     cpu_seconds: int = 900  # CPU time per process
     processes: int = 128  # per sandbox
     file_mb: int = 256  # largest file a student may write
+    # Everything a student can write lives in memory inside the sandbox, sized, and goes with it: /tmp
+    # (which holds the working folder /tmp/work) and /dev/shm. With a memory cgroup these pages count in
+    # memory_mb, the whole sandbox's budget; without one they come on top of it.
+    tmp_mb: int = 512
+    shm_mb: int = 64
 
 
 @dataclass
@@ -50,8 +55,8 @@ class SandboxSpec:
     workdir: str  # the path the kernel sees as its working directory
     limits: dict = field(default_factory=lambda: asdict(Limits()))
     readonly: list = field(default_factory=list)  # extra read-only binds (same path inside)
-    cgroup: str | None = None  # a pids cgroup folder to join, or None
-    matplotlib: str | None = None  # bound read-write as matplotlib's config folder (holds its font cache)
+    cgroups: list = field(default_factory=list)  # cgroup folders to join (pids, memory)
+    matplotlib: str | None = None  # its files are bound read-only into matplotlib's config folder (the font cache)
     isolation: str = "bwrap"  # "bwrap" or "none"
     env: dict = field(default_factory=dict)
 
@@ -85,6 +90,7 @@ class Support:
     bwrap: bool
     pids_cgroup: str | None  # the parent folder under which per-sandbox cgroups are made
     warnings: list
+    memory_cgroup: str | None = None  # the same for memory cgroups (the whole sandbox's memory, tmpfs included)
 
 
 _SUPPORT: Support | None = None
@@ -112,6 +118,35 @@ def _pids_cgroup_root() -> str | None:
             except OSError:
                 pass
     return None
+
+
+def _memory_cgroup_root() -> str | None:
+    """A folder where we may create memory cgroups with a limit (cgroup v1's memory hierarchy, or v2 with
+    the memory controller enabled for children), or None."""
+    candidates = []
+    if Path("/sys/fs/cgroup/memory/cgroup.procs").exists():
+        candidates.append((Path("/sys/fs/cgroup/memory"), "memory.limit_in_bytes"))
+    subtree = Path("/sys/fs/cgroup/cgroup.subtree_control")
+    if subtree.exists() and "memory" in subtree.read_text().split():
+        candidates.append((Path("/sys/fs/cgroup"), "memory.max"))
+    for base, limit_file in candidates:
+        probe = base / f"nnfs-probe-{os.getpid()}"
+        try:
+            probe.mkdir()
+            (probe / limit_file).write_text(str(64 * 1024 * 1024))
+            return str(base)
+        except OSError:
+            continue
+        finally:
+            try:
+                probe.rmdir()
+            except OSError:
+                pass
+    return None
+
+
+def _memory_limit_file(base: str) -> str:
+    return "memory.limit_in_bytes" if Path(base, "memory.limit_in_bytes").exists() or base.endswith("/memory") else "memory.max"
 
 
 def support() -> Support:
@@ -144,7 +179,7 @@ def support() -> Support:
         if cgroup is None:
             if os.geteuid() == 0:
                 warnings.append("no writable pids cgroup and running as root: the process cap is not enforced")
-        _SUPPORT = Support(bwrap, cgroup, warnings)
+        _SUPPORT = Support(bwrap, cgroup, warnings, _memory_cgroup_root())
     return _SUPPORT
 
 
@@ -172,19 +207,27 @@ def _bwrap_view(readonly: list, env: dict) -> list[str]:
 
 
 def bwrap_argv(spec: SandboxSpec, connection_file: str) -> list[str]:
+    mb = 1024 * 1024
     argv = ["bwrap", "--die-with-parent", "--unshare-all", "--new-session"]
     # The private /tmp first: the binds below may live under the host's /tmp (a course checked out
-    # there, a worker's scratch folders) and must stay visible on top of it.
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    # there, a worker's scratch folders) and must stay visible on top of it. /tmp and /dev/shm are sized
+    # (Limits.tmp_mb, shm_mb); the working folder is a folder of /tmp, so nothing a student writes
+    # reaches the host's disk.
+    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(spec.limits["shm_mb"] * mb), "--tmpfs", "/dev/shm"]
+    argv += ["--size", str(spec.limits["tmp_mb"] * mb), "--tmpfs", "/tmp"]
     argv += _bwrap_view(spec.readonly, spec.env)
     argv += ["--bind", spec.sockets, spec.sockets]
     argv += ["--ro-bind", connection_file, connection_file]
-    argv += ["--bind", spec.scratch, spec.workdir, "--chdir", spec.workdir]
+    argv += ["--dir", spec.workdir, "--chdir", spec.workdir]
     if spec.matplotlib:
-        argv += ["--bind", spec.matplotlib, MATPLOTLIB_DIR, "--setenv", "MPLCONFIGDIR", MATPLOTLIB_DIR]
-    # bwrap builds the view on a tmpfs; make it read-only so the only writable places are the scratch
-    # folder, /tmp and the socket folder (a write to '../../../gradebook.db' gets EROFS, not a ghost file).
-    argv += ["--remount-ro", "/"]
+        # The font cache files read-only in a folder of the sized /tmp: matplotlib needs the folder
+        # writable (else it warns on stderr, which zeroes a test cell), never the cache itself.
+        argv += ["--dir", MATPLOTLIB_DIR, "--setenv", "MPLCONFIGDIR", MATPLOTLIB_DIR]
+        for cache in sorted(Path(spec.matplotlib).iterdir()):
+            argv += ["--ro-bind", str(cache), f"{MATPLOTLIB_DIR}/{cache.name}"]
+    # bwrap builds the view on a tmpfs; make it and /dev read-only so the only writable places are the
+    # sized /tmp and /dev/shm and the socket folder (a write to '../../../gradebook.db' gets EROFS).
+    argv += ["--remount-ro", "/", "--remount-ro", "/dev"]
     return argv
 
 
@@ -266,8 +309,8 @@ def kernel_main(spec_path: str, connection_file: str) -> None:
     log = os.open(str(Path(spec_path).with_name("kernel.log")), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(log, 1)
     os.dup2(log, 2)
-    if spec.cgroup:
-        Path(spec.cgroup, "cgroup.procs").write_text(str(os.getpid()))  # children inherit the cgroup
+    for cgroup in spec.cgroups:
+        Path(cgroup, "cgroup.procs").write_text(str(os.getpid()))  # children inherit the cgroup
     _apply_limits(spec.limits)
     kernel = [sys.executable, "-c", KERNEL_BOOT, "-f", connection_file, "--HistoryManager.hist_file=:memory:"]
     # Import numpy while the kernel starts (a started-ahead kernel does this before any student needs
@@ -299,16 +342,15 @@ class Sandbox:
         self.sockets = root / "sockets"
         for folder in (self.scratch, self.sockets, root / "kernels" / KERNEL_NAME):
             folder.mkdir(parents=True, exist_ok=True)
-        self.cgroup = None
-        if sup.pids_cgroup:
-            # Named by process and a counter, not by folder: two sandboxes must never share one.
-            cgroup = Path(sup.pids_cgroup) / f"nnfs-{os.getpid()}-{next(_CGROUP_NUMBERS)}"
-            try:
-                cgroup.mkdir()
-                (cgroup / "pids.max").write_text(str(limits.processes))
-                self.cgroup = str(cgroup)
-            except OSError:
-                self.cgroup = None
+        # Named by process and a counter, not by folder: two sandboxes must never share one.
+        name = f"nnfs-{os.getpid()}-{next(_CGROUP_NUMBERS)}"
+        self.cgroup = _make_cgroup(sup.pids_cgroup, name, "pids.max", limits.processes)
+        # The whole sandbox's memory, its tmpfs pages and anything it writes into the socket folder included.
+        memory_file = _memory_limit_file(sup.memory_cgroup) if sup.memory_cgroup else ""
+        self.memory_cgroup = _make_cgroup(sup.memory_cgroup, name, memory_file, limits.memory_mb * 1024 * 1024)
+        if self.memory_cgroup and memory_file == "memory.limit_in_bytes":
+            _write_quietly(Path(self.memory_cgroup, "memory.swappiness"), "0")
+        self.cgroups = [c for c in (self.cgroup, self.memory_cgroup) if c]
         matplotlib = None
         if self.isolation == "bwrap":
             matplotlib = root / "matplotlib"
@@ -323,7 +365,7 @@ class Sandbox:
             workdir=str(workdir) if self.isolation == "bwrap" else str(self.scratch),
             limits=asdict(limits),
             readonly=readonly,
-            cgroup=self.cgroup,
+            cgroups=self.cgroups,
             matplotlib=str(matplotlib) if matplotlib else None,
             isolation=self.isolation,
             env={**base_env, **(env or {})},
@@ -350,11 +392,11 @@ class Sandbox:
 
     def kill_all(self) -> None:
         """Kill every process left in this sandbox's cgroup (a kernel that outlived its notebook)."""
-        if not self.cgroup:
+        if not self.cgroups:
             return
         for _ in range(5):
             try:
-                pids = [int(p) for p in Path(self.cgroup, "cgroup.procs").read_text().split()]
+                pids = [int(p) for p in Path(self.cgroups[0], "cgroup.procs").read_text().split()]
             except OSError:
                 return
             if not pids:
@@ -367,16 +409,54 @@ class Sandbox:
 
     def close(self) -> None:
         self.kill_all()
-        if self.cgroup:
+        for cgroup in self.cgroups:
             for _ in range(50):
                 try:
-                    os.rmdir(self.cgroup)
+                    os.rmdir(cgroup)
                     break
                 except OSError:
                     import time
 
                     time.sleep(0.05)
                     self.kill_all()
+
+    def oom_killed(self) -> bool:
+        """Whether the memory cgroup killed a process of this sandbox for going over memory_mb."""
+        if not self.memory_cgroup:
+            return False
+        for name, key in (("memory.oom_control", "oom_kill"), ("memory.events", "oom_kill")):
+            try:
+                for line in Path(self.memory_cgroup, name).read_text().splitlines():
+                    field_name, _, value = line.partition(" ")
+                    if field_name == key and int(value or 0) > 0:
+                        return True
+            except (OSError, ValueError):
+                continue
+        return False
+
+
+def _write_quietly(path: Path, text: str) -> None:
+    try:
+        path.write_text(text)
+    except OSError:
+        pass
+
+
+def _make_cgroup(base: str | None, name: str, limit_file: str, limit: int) -> str | None:
+    """A new cgroup under ``base`` with ``limit`` written to ``limit_file``, or None where we may not."""
+    if not base:
+        return None
+    cgroup = Path(base) / name
+    try:
+        cgroup.mkdir()
+        (cgroup / limit_file).write_text(str(limit))
+        return str(cgroup)
+    except OSError:
+        try:
+            cgroup.rmdir()
+        except OSError:
+            pass
+        return None
 
 
 if __name__ == "__main__":

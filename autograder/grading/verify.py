@@ -12,8 +12,10 @@ score is the one reported and the difference is flagged.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
+import json
 
 from ..checks._core import SHIPPABLE, Outcome, _unchanged
 from . import wire
@@ -23,7 +25,7 @@ def _nnfs_probe():
     import contextlib, io, json, math, warnings, functools
     import numpy as np
 
-    request = json.loads(open("probe_in.json").read())
+    request = _nnfs_request
     shipped = {}
     for source in request["functions"].values():
         exec(source, {"np": np, "math": math, "functools": functools}, shipped)
@@ -51,17 +53,45 @@ def _nnfs_probe():
                 text = str(exc).strip()
                 out.append({"error": "raised " + type(exc).__name__ + (": " + text.splitlines()[0] if text else "")})
         results[name] = out
-    with open("probe_out.json", "w") as f:
-        json.dump(results, f)
+    # The answer leaves through this cell's own output, never a file: nothing a student's earlier cells
+    # left behind (a pre-written, read-only or linked file) can stand in for it. A string, as JSON with
+    # NaN in it is not valid JSON for Jupyter's messages.
+    from IPython.display import publish_display_data
+    publish_display_data({ANSWER_MIME: json.dumps(results)})
 
 
 _nnfs_probe()
-'''
+'''.replace("ANSWER_MIME", repr("text/x-nnfs-probe-answer"))
 
-# The probe cell: the wire module's own source (run in a private namespace) and the loop above.
-PROBE = (
-    f"_nnfs_wire = {{}}\nexec({inspect.getsource(wire)!r}, _nnfs_wire)\n" + PROBE_MAIN
-)
+ANSWER_MIME = "text/x-nnfs-probe-answer"  # the probe's one output that is read as its answer
+
+# The probe cell, less its request: the wire module's own source (run in a private namespace) and the loop above.
+PROBE = f"_nnfs_wire = {{}}\nexec({inspect.getsource(wire)!r}, _nnfs_wire)\n" + PROBE_MAIN
+
+
+@functools.lru_cache(maxsize=8)
+def probe_cell(assignment: str) -> str:
+    """The probe cell's source with its request (this assignment's check inputs, and nothing of another
+    assignment's) written into it. Made once per assignment and process: inputs are deterministic."""
+    request = json.dumps(probe_request(assignment))
+    return f"import json as _nnfs_json\n_nnfs_request = _nnfs_json.loads({request!r})\ndel _nnfs_json\n" + PROBE
+
+
+def probe_answer(cell) -> tuple[dict | None, str]:
+    """(answer, problem) from the executed probe cell: its one output of ANSWER_MIME, parsed."""
+    answers = [o for o in cell.get("outputs", []) if o.get("output_type") == "display_data" and ANSWER_MIME in o.get("data", {})]
+    if not answers:
+        return None, "the verification run produced no results (its kernel died or was stopped)"
+    if len(answers) > 1:
+        return None, "the verification run's answer appeared more than once (something printed in its place)"
+    text = answers[0]["data"][ANSWER_MIME]
+    try:
+        answer = json.loads("".join(text) if isinstance(text, list) else text)
+    except (ValueError, TypeError):
+        return None, "the verification run's answer was not readable"
+    if not isinstance(answer, dict):
+        return None, "the verification run's answer was not readable"
+    return answer, ""
 
 
 def probe_request(assignment: str) -> dict:
@@ -79,8 +109,24 @@ def probe_request(assignment: str) -> dict:
                 raise RuntimeError(f"{assignment}.{name}: case driver {call} is not @shippable")
             cases.append({"args": wire.encode(tuple(case.args), SHIPPABLE)["$tuple"], "call": call})
         request["checks"][name] = cases
-    request["functions"] = {name: source for name, source in SHIPPABLE.items()}
+    # Only the helpers this assignment's cases use: another assignment's (and their code) stay out.
+    used = set()
+    _helpers_named(request["checks"], used)
+    request["functions"] = {name: SHIPPABLE[name] for name in sorted(used)}
     return request
+
+
+def _helpers_named(obj, found: set) -> None:
+    """The trusted helpers an encoded request names ($fn, $partial, a case's driver), into ``found``."""
+    if isinstance(obj, dict):
+        for key in ("$fn", "$partial", "call"):
+            if isinstance(obj.get(key), str):
+                found.add(obj[key])
+        for value in obj.values():
+            _helpers_named(value, found)
+    elif isinstance(obj, list):
+        for value in obj:
+            _helpers_named(value, found)
 
 
 def judge_probe(assignment: str, probe_out: dict) -> dict:
@@ -112,7 +158,7 @@ def judge_probe(assignment: str, probe_out: dict) -> dict:
     return verdicts
 
 
-def verification_notebook(release_nb, submitted_nb):
+def verification_notebook(release_nb, submitted_nb, assignment: str):
     """The student's notebook without its test cells, locked cells restored from the release, the
     instructor's unchanged demo cells left out (they only cost time), and the probe at the end."""
     import nbformat
@@ -139,10 +185,10 @@ def verification_notebook(release_nb, submitted_nb):
             continue
         else:
             cells.append(nbformat.v4.new_code_cell(cell.source))
-    cells.append(nbformat.v4.new_code_cell(PROBE))
+    cells.append(nbformat.v4.new_code_cell(probe_cell(assignment)))
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return nb
 
 
-__all__ = ["PROBE", "judge_probe", "probe_request", "verification_notebook"]
+__all__ = ["ANSWER_MIME", "PROBE", "judge_probe", "probe_answer", "probe_cell", "probe_request", "verification_notebook"]

@@ -59,7 +59,7 @@ def _start_kernel(root: Path, limits: Limits, with_package: bool, server):
         connection_file=str(root / "connection.json"),
     )
     if server is not None:
-        km = forkserver.ForkedKernelManager(zygote=server, root=root, limits=asdict(limits), cgroup=sandbox.cgroup, **options)
+        km = forkserver.ForkedKernelManager(zygote=server, root=root, limits=asdict(limits), cgroups=sandbox.cgroups, **options)
     else:
         km = AsyncKernelManager(**options)
 
@@ -142,6 +142,52 @@ class WarmKernels:
         shutil.rmtree(self._base, ignore_errors=True)
 
 
+# What one notebook's run may send back, kept as it arrives (nbgrader's LimitOutput cuts by lines, after the
+# run, and a 400 MB print had filled the worker's memory by then). The course's own notebooks, with their
+# plots, make under 1 MB of output in all; a plot is about 50 kB. Past a bound the rest is dropped, once
+# said in the cell. The verification probe's answer (check inputs echoed back, a4's is about 9 MB) has
+# its own bound.
+OUTPUT_MAX_BYTES = 2 * 1024 * 1024  # one output (a print's stream, a plot)
+CELL_MAX_BYTES = 4 * 1024 * 1024
+NOTEBOOK_MAX_BYTES = 16 * 1024 * 1024
+ANSWER_MAX_BYTES = 64 * 1024 * 1024
+CUT_NOTE = "[output cut by the grader: {what}; the rest of this cell's output was dropped]\n"
+
+
+def _shortened(msg: dict, limit: int = 64 * 1024) -> dict:
+    """An error or result message with its text cut to ``limit`` characters per field (a copy)."""
+    content = dict(msg["content"])
+    if "traceback" in content:
+        lines, kept, total = content["traceback"], [], 0
+        for line in lines:
+            if total + len(line) > limit:
+                kept.append("[traceback cut by the grader]")
+                break
+            kept.append(line)
+            total += len(line)
+        content["traceback"] = kept
+        content["evalue"] = str(content.get("evalue", ""))[:limit]
+    if "data" in content:
+        data = {}
+        for key, value in content["data"].items():
+            if not isinstance(value, str):
+                value = value if len(str(value)) <= OUTPUT_MAX_BYTES else None
+            elif len(value) > OUTPUT_MAX_BYTES:
+                value = value[:limit] + "\n[cut by the grader]" if key.startswith("text/") else None
+            if value is not None:
+                data[key] = value
+        content["data"] = data
+    return {**msg, "content": content}
+
+
+def _size(out) -> int:
+    if out.get("output_type") == "stream":
+        return len(out.get("text", ""))
+    if out.get("output_type") == "error":
+        return sum(len(line) for line in out.get("traceback", [])) + len(str(out.get("evalue", "")))
+    return sum(len(v) if isinstance(v, str) else len(str(v)) for v in out.get("data", {}).values())
+
+
 class WarmExecute(Execute):
     """nbgrader's executor, taking the kernel manager it is handed instead of starting a kernel.
 
@@ -152,9 +198,59 @@ class WarmExecute(Execute):
 
     handed_over = None  # (kernel manager, client), set by the worker for nbgrader's next notebook; used once
 
+    cut = threading.local()  # .cells: the cells whose output the last run in this thread cut
+
     def __init__(self, *args, kernel=None, **kwargs):
         super().__init__(*args, **kwargs)
         self._given = kernel
+        self._bytes = {"notebook": 0}  # kept so far, and per cell index
+        self._cut_cells: set = set()
+        WarmExecute.cut.cells = []
+
+    def output(self, outs, msg, display_id, cell_index):
+        """nbclient's output handler, with the bounds above: an output past them is dropped on arrival."""
+        from nbformat.v4 import output_from_msg
+
+        try:
+            size = _size(output_from_msg(msg))
+        except ValueError:
+            size = 0
+        if msg["msg_type"] in ("error", "execute_result"):
+            # Never dropped: an error is what fails a test cell, and a test cell's result is its partial
+            # credit (a cell with neither scores full marks). Only their length is bounded.
+            return super().output(outs, _shortened(msg), display_id, cell_index)
+        answer = msg["msg_type"] == "display_data" and "text/x-nnfs-probe-answer" in msg["content"].get("data", {})
+        if answer:
+            fits = size <= ANSWER_MAX_BYTES
+            what = f"an answer over {ANSWER_MAX_BYTES // 2**20} MB"
+        else:
+            cell = self._bytes.get(cell_index, 0)
+            fits = size <= OUTPUT_MAX_BYTES and cell + size <= CELL_MAX_BYTES and self._bytes["notebook"] + size <= NOTEBOOK_MAX_BYTES
+            what = f"over {OUTPUT_MAX_BYTES // 2**20} MB in one output, {CELL_MAX_BYTES // 2**20} MB in a cell or {NOTEBOOK_MAX_BYTES // 2**20} MB in the notebook"
+        if not fits or (cell_index in self._cut_cells and not answer):
+            from nbformat.v4 import new_output
+
+            if cell_index not in self._cut_cells:
+                self._cut_cells.add(cell_index)
+                WarmExecute.cut.cells = sorted(self._cut_cells)
+                outs.append(new_output("stream", name="stdout", text=CUT_NOTE.format(what=what)))
+            stderr = msg["msg_type"] == "stream" and msg["content"].get("name") == "stderr"
+            if stderr and not any(o.get("name") == "stderr" for o in outs):
+                # What nbgrader would have seen stays: a test cell with output on stderr scores 0.
+                outs.append(new_output("stream", name="stderr", text="[output on stderr cut by the grader]\n"))
+            return None  # once cut, the cell keeps nothing more (a stream of small prints included)
+        out = super().output(outs, msg, display_id, cell_index)
+        if out is not None and not answer:
+            self._bytes[cell_index] = self._bytes.get(cell_index, 0) + size
+            self._bytes["notebook"] += size
+        return out
+
+    def _update_display_id(self, display_id, msg):
+        """update_display_data replaces an output's content in place: the same bound per output."""
+        data = msg.get("content", {}).get("data", {})
+        if sum(len(v) if isinstance(v, str) else len(str(v)) for v in data.values()) > OUTPUT_MAX_BYTES:
+            return
+        super()._update_display_id(display_id, msg)
 
     def create_kernel_manager(self):
         if self._given is not None:

@@ -293,32 +293,29 @@ def _verify(task: Task, scratch: Path, timings: dict) -> dict | None:
         submitted = nbformat.reads(task.notebook.decode("utf-8"), as_version=4)
     except Exception:
         return None
-    nb = verify.verification_notebook(nbformat.reads(task.template.release_notebook, as_version=4), submitted)
+    release = nbformat.reads(task.template.release_notebook, as_version=4)
+    nb = verify.verification_notebook(release, submitted, a)
+    answer, problem = None, "the verification kernel would not start"
     try:
         sandbox, kernel = _sandboxed_kernel(task, False, scratch / "verify")
     except Exception:
-        kernel = sandbox = None
+        sandbox = None
     if sandbox is not None:
-        (sandbox.scratch / "probe_in.json").write_text(json.dumps(verify.probe_request(a)))
         config = Config()
         sandbox.configure(config)
         try:
             with _Watchdog(task.limits.notebook_seconds, sandbox):
                 WarmExecute(config=config, kernel=kernel).preprocess(nb, {"metadata": {"path": str(sandbox.scratch)}})
-        except Exception:  # a dead or unresponsive kernel: whatever the probe wrote (nothing) is judged
+        except Exception:  # a dead or unresponsive kernel: whatever the probe answered (nothing) is judged
             pass
         finally:
             sandbox.close()
-    out_path = sandbox.scratch / "probe_out.json" if sandbox is not None else scratch / "no-probe-output"
-    try:
-        probe_out = json.loads(out_path.read_text()) if out_path.is_file() else None
-    except ValueError:
-        probe_out = None
-    verdicts = verify.judge_probe(a, probe_out or {})
-    if probe_out is None:
+        answer, problem = verify.probe_answer(nb.cells[-1])
+    verdicts = verify.judge_probe(a, answer or {})
+    if answer is None:
         # Secure by default: a run that never reached the probe verifies nothing, so nothing scores.
         # Honest students only meet this when the machine fails them; the note says how to recover.
-        verdicts[None] = "the verification run produced no results (its kernel died or was stopped)"
+        verdicts[None] = problem
     timings["verification"] = time.perf_counter() - start
     return verdicts
 

@@ -9,8 +9,8 @@ and the assignment's MODULES (comma-separated, from forkserver.preloads), then s
 
 Between the two, the grader puts the new process in its pids cgroup. The process then leaves this
 sandbox's namespaces for new ones of its own (user, mount, PID, network, IPC, UTS), mounts a private
-/tmp, /dev/shm, /dev/pts and /proc and binds only its own kernel folder's scratch, socket and
-matplotlib folders, drops every capability, applies the resource limits and becomes the kernel.
+/tmp (holding its working folder) and /dev/shm, both sized, /dev/pts and /proc and binds only its own kernel
+folder's socket folder (and copies its font cache), drops every capability, applies the resource limits and becomes the kernel.
 Nothing of another kernel is visible or reachable from it: not its files, processes, sockets or IPC.
 """
 
@@ -105,13 +105,15 @@ def _read_only_binds_under_tmp(base: str) -> list:
     return outermost
 
 
-def _private_view(root: str) -> None:
-    """This process's own mounts: fresh /tmp, /dev/shm, /dev/pts and /proc; the kernel folder's parts bound."""
-    folders = {name: os.open(os.path.join(root, name), os.O_PATH | os.O_DIRECTORY) for name in ("scratch", "sockets", "matplotlib")}
+def _private_view(root: str, limits: dict) -> None:
+    """This process's own mounts: fresh, sized /tmp (holding the working folder) and /dev/shm, /dev/pts
+    and /proc; the kernel folder's socket folder and font cache bound (the cache read-only)."""
+    folders = {name: os.open(os.path.join(root, name), os.O_PATH | os.O_DIRECTORY) for name in ("sockets", "matplotlib")}
+    caches = sorted(os.listdir(os.path.join(root, "matplotlib")))
     sockets = os.path.join(root, "sockets")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     kept = [(point, os.open(point, os.O_PATH)) for point in _read_only_binds_under_tmp(os.path.dirname(root))]
-    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={int(limits['tmp_mb'])}m")
     for point, fd in kept:  # back on top of the fresh /tmp, read-only as they were (a bind keeps its flags)
         if os.path.isdir(f"/proc/self/fd/{fd}"):
             os.makedirs(point, exist_ok=True)
@@ -125,11 +127,18 @@ def _private_view(root: str) -> None:
     parent = os.path.dirname(os.path.dirname(sockets))
     os.makedirs(parent, exist_ok=True)
     _mount("tmpfs", parent, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755")
-    for path, name in ((sockets, "sockets"), (WORKDIR, "scratch"), (MATPLOTLIB_DIR, "matplotlib")):
-        os.makedirs(path, exist_ok=True)
-        _mount(f"/proc/self/fd/{folders[name]}", path, None, MS_BIND | MS_REC)
-        os.close(folders[name])
-    _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+    os.makedirs(sockets, exist_ok=True)
+    _mount(f"/proc/self/fd/{folders['sockets']}", sockets, None, MS_BIND | MS_REC)
+    os.close(folders["sockets"])
+    os.makedirs(WORKDIR, exist_ok=True)  # in the sized /tmp: nothing a student writes reaches the host
+    # The font cache copied into the sized /tmp: the kernel's own copy, not a window onto the host.
+    os.makedirs(MATPLOTLIB_DIR, exist_ok=True)
+    for name in caches:
+        source = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=folders["matplotlib"])
+        with os.fdopen(source, "rb") as src, open(os.path.join(MATPLOTLIB_DIR, name), "wb") as dst:
+            dst.write(src.read())
+    os.close(folders["matplotlib"])
+    _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={int(limits['shm_mb'])}m")
     _mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620")
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
@@ -194,7 +203,7 @@ def _child(request: dict, go: int) -> None:
         os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
     # pid 1 of the new namespace: when it ends, the kernel and everything the student started end too.
     _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    _private_view(request["root"])
+    _private_view(request["root"], request["limits"])
     _drop_capabilities()
     kernel = os.fork()
     if kernel == 0:
