@@ -13,7 +13,7 @@ import pytest
 import catalogue_a4
 from autograder.checks import a4_mnist as checks
 from autograder.examples import ExampleStudent, example_students
-from notebooks import as_cell, grade_class_with, html_text, scores_by_direct_checks, solution_answers
+from notebooks import as_cell, by_id, grade_class_with, html_text, read, scores_by_direct_checks, solution_answers
 
 A4 = "a4_mnist"
 AUTO = {f"{name}_tests": float(points) for name, points in checks.POINTS.items()}
@@ -96,3 +96,63 @@ def test_feedback_names_the_mistakes_and_shows_no_test_data(graded, course):
     assert "after one step w should be [0.9, 2.1]; got [1.1 1.9]" in text  # and failed visible tests say why
     assert "check_train(train)" in text and "check_mlp_backward(mlp_forward, mlp_backward)" in text
     assert "mlxtend" not in text and "default_rng(4" not in text  # test data stays in the package
+
+
+# ------------------------------------------------------------------------------------ data and settings
+# Not grading runs: what the notebook's text promises about its data and settings, read from the notebooks.
+
+
+def _exec_data_cells(monkeypatch, data_dir, quick):
+    """Run the source notebook's setup and data cells with NNFS_QUICK and NNFS_DATA_DIR set; their namespace."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    cells = by_id(read("source", A4))
+    monkeypatch.setenv("NNFS_QUICK", "1" if quick else "0")
+    monkeypatch.setenv("NNFS_DATA_DIR", str(data_dir))
+    namespace = {}
+    for grade_id in ("setup", "data"):
+        exec(compile(cells[grade_id].source, grade_id, "exec"), namespace)
+    return namespace
+
+
+def _write_mnist_like(folder, train_rows, test_rows):
+    """Files shaped like the course's, whose first pixel is the row number (so a test can tell which rows it got)."""
+    import h5py
+    import numpy as np
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, rows in (("train", train_rows), ("test", test_rows)):
+        x = np.zeros((rows, 784), dtype=np.float32)
+        x[:, 0] = np.arange(rows)
+        with h5py.File(folder / f"mnist_{split}data.hdf5", "w") as f:
+            f["xdata"] = x
+            f["ydata"] = np.eye(10, dtype=np.float32)[np.arange(rows) % 10]
+
+
+def test_quick_mode_reads_the_first_rows_of_the_same_files(tmp_path, monkeypatch):
+    _write_mnist_like(tmp_path, 6000, 1500)
+    _write_mnist_like(tmp_path / "quick", 5000, 1000)  # a prepared quick subset beside them is not used
+    ns = _exec_data_cells(monkeypatch, tmp_path, quick=True)
+    assert ns["mnist_folder"] == tmp_path
+    assert ns["x_train"][:, 0].tolist() == list(range(4000)) and ns["x_val"][:, 0].tolist() == list(range(4000, 5000))
+    assert ns["x_test"][:, 0].tolist() == list(range(1000))
+
+
+def test_quick_mode_falls_back_to_the_prepared_quick_subset(tmp_path, monkeypatch):
+    _write_mnist_like(tmp_path / "quick", 5000, 1000)  # what `prepare_mnist.py --quick` alone leaves (the grader's data)
+    ns = _exec_data_cells(monkeypatch, tmp_path, quick=True)
+    assert ns["mnist_folder"] == tmp_path / "quick" and len(ns["x_train"]) == 4000 and len(ns["x_test"]) == 1000
+
+
+def test_full_mode_is_the_default_and_refuses_a_subset(tmp_path, monkeypatch):
+    import pytest
+
+    _write_mnist_like(tmp_path, 6000, 1500)
+    monkeypatch.delenv("NNFS_QUICK", raising=False)
+    namespace = {}
+    exec(compile(by_id(read("source", A4))["setup"].source, "setup", "exec"), namespace)
+    assert namespace["QUICK"] is False
+    with pytest.raises(ValueError, match="full mode needs all 60,000 training images"):
+        _exec_data_cells(monkeypatch, tmp_path, quick=False)
+
