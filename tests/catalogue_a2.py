@@ -59,6 +59,15 @@ def grad_wrt_bo_summed_over_classes(target, logits):
     return np.sum(_softmax(logits) - target, axis=1) / len(target)
 
 
+@wrong("grad_wrt_bo", 0.5, "changed its input logits in place")
+def grad_wrt_bo_softmax_in_place_in_logits(target, logits):
+    """Softmax computed in the logits' own memory: right values, the caller's logits are gone."""
+    logits -= logits.max(axis=1, keepdims=True)
+    np.exp(logits, out=logits)
+    logits /= logits.sum(axis=1, keepdims=True)
+    return np.sum(logits - target, axis=0) / len(target)
+
+
 @right("grad_wrt_wo")
 def grad_wrt_wo_einsum(h, target, logits):
     return np.einsum("nh,nk->hk", h, _softmax(logits) - target) / h.shape[0]
@@ -156,6 +165,13 @@ def grad_wrt_wh_loops(x, z_h, w_o, target, logits):
                 back = float(np.dot(err[i], w_o[j]))
                 grad[:, j] += x[i] * back
     return grad
+
+
+@wrong("grad_wrt_bh", 1.5, "changed its input z_h in place")
+def grad_wrt_bh_writes_its_mask_into_z_h(z_h, w_o, target, logits):
+    """The ReLU mask written over the caller's pre-activations."""
+    np.greater(z_h, 0, out=z_h)
+    return np.sum(((_softmax(logits) - target) / len(target)) @ w_o.T * z_h, axis=0)
 
 
 @right("grad_wrt_bh")

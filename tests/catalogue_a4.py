@@ -414,6 +414,38 @@ def mlp_backward_output_layer_unrolled(dlogits, cache, params, activation):
 wrong("mlp_backward", 0, "fix mlp_forward first")((mlp_forward_without_biases, ref.mlp_backward))
 
 
+def _derivative_in_place(a, activation):
+    """f'(z) from the activation a = f(z), written into a's own memory (ReLU: a > 0; tanh: 1 - a^2)."""
+    if activation == "relu":
+        np.greater(a, 0, out=a)
+    else:
+        np.multiply(a, a, out=a)
+        np.subtract(1, a, out=a)
+    return a
+
+
+@wrong("mlp_backward", 3.0, "mlp_backward changed the x you passed to mlp_forward")
+def mlp_backward_derivative_in_place_down_to_x(dlogits, cache, params, activation):
+    """The derivative computed in place in every cached layer input once its gradient is taken, the first one too:
+    that one is the caller's x."""
+    inputs, grads, delta = cache["inputs"], [None] * len(params), dlogits
+    for layer in reversed(range(len(params))):
+        grads[layer] = (inputs[layer].T @ delta, delta.sum(axis=0))
+        delta = delta @ params[layer][0].T * _derivative_in_place(inputs[layer], activation)
+    return grads
+
+
+@right("mlp_backward")
+def mlp_backward_derivative_in_place_in_hidden_activations(dlogits, cache, params, activation):
+    """The same in place, but only in the hidden activations, which mlp_forward made: nobody else holds them."""
+    inputs, grads, delta = cache["inputs"], [None] * len(params), dlogits
+    for layer in reversed(range(len(params))):
+        grads[layer] = (inputs[layer].T @ delta, delta.sum(axis=0))
+        if layer > 0:
+            delta = delta @ params[layer][0].T * _derivative_in_place(inputs[layer], activation)
+    return grads
+
+
 @right("mlp_backward")
 def mlp_backward_per_sample_loop(dlogits, cache, params, activation):
     inputs, pre = cache["inputs"], cache["pre_activations"]

@@ -298,6 +298,16 @@ def relu_backward_passes_the_gradient_at_zero(dout, x):
 
 
 wrong("relu_backward", 0.5, "derivative at 0")((relu_forward_keeps_x, relu_backward_passes_the_gradient_at_zero))
+
+
+def relu_backward_writes_its_mask_into_x(dout, x):
+    np.greater(x, 0, out=x)  # the 0/1 mask, in the cached x's memory: the caller's x
+    return dout * x
+
+
+wrong("relu_backward", 0.5, "relu_backward changed the x you passed to relu_forward")(
+    (relu_forward_keeps_x, relu_backward_writes_its_mask_into_x)
+)
 right("relu_forward")(relu_forward_keeps_x)
 right("relu_backward")((relu_forward_keeps_x, relu_backward_from_x))
 
@@ -386,6 +396,25 @@ wrong("batch_norm_backward", 2, "inference mode the normaliser is a constant")(
     (batch_norm_forward_caching_xhat, batch_norm_backward_training_formula_at_inference)
 )
 right("batch_norm_forward")(batch_norm_forward_caching_xhat)
+
+
+def batch_norm_forward_caching_x(x, running, training, momentum=0.99, eps=1e-5):
+    out, (xhat, inv_std), new = batch_norm_forward_caching_xhat(x, running, training, momentum, eps)
+    return out, (x, training, x.mean(axis=(0, 1, 2)) if training else running["mean"], inv_std), new
+
+
+def batch_norm_backward_centres_x_in_place(dout, cache):
+    x, training, mean, inv_std = cache
+    if not training:
+        return dout * inv_std
+    x -= mean  # centred in the cached x's memory: the caller's x
+    xhat = x * inv_std
+    return inv_std * (dout - dout.mean(axis=(0, 1, 2)) - xhat * (dout * xhat).mean(axis=(0, 1, 2)))
+
+
+wrong("batch_norm_backward", 2.5, "batch_norm_backward changed the x you passed to batch_norm_forward")(
+    (batch_norm_forward_caching_x, batch_norm_backward_centres_x_in_place)
+)
 
 
 def batch_norm_forward_graph(x, running, training, momentum=0.99, eps=1e-5):
@@ -600,6 +629,22 @@ def dense_forward_without_bias(x, w, b):
 def dense_backward_keeps_dx_flat(dout, cache):
     x2, w, x_shape = cache
     return dout @ w.T, x2.T @ dout, dout.sum(axis=0)
+
+
+def dense_forward_caching_x(x, w, b):
+    return x.reshape(x.shape[0], -1) @ w + b, (x, w)
+
+
+def dense_backward_flattens_x_in_place(dout, cache):
+    x, w = cache
+    shape = x.shape
+    x.shape = (shape[0], -1)  # reshapes the caller's x itself
+    return (dout @ w.T).reshape(shape), x.T @ dout, dout.sum(axis=0)
+
+
+wrong("dense_backward", 1.5, "dense_backward changed the x you passed to dense_forward")(
+    (dense_forward_caching_x, dense_backward_flattens_x_in_place)
+)
 
 
 @wrong("dense_backward", 0, "db is divided by N")

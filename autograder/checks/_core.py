@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import inspect
 import io
+import math
 import textwrap
 import warnings
 from dataclasses import dataclass, field
@@ -57,6 +59,116 @@ def shippable(fn: Callable) -> Callable:
     return fn
 
 
+def _watch_pair(forward, backward):
+    """The student's forward and backward passes, wrapped so that every array among the forward pass's arguments
+    (also inside lists, tuples and str-keyed dicts) is copied when the forward pass returns and compared with that
+    copy whenever a backward pass returns; ``changed`` collects the path ([argument position or keyword, key, ...]) of
+    each one a backward pass changed. This function's source runs in the verification sandbox too (see watch_backward):
+    it uses only numpy and ndarray methods."""
+    watched, changed = [], []
+
+    def arrays(obj, path, depth=0):
+        if type(obj) is np.ndarray:
+            watched.append((path, obj, obj.copy()))
+        elif depth < 4 and type(obj) in (list, tuple):
+            for i, item in enumerate(obj):
+                arrays(item, path + [i], depth + 1)
+        elif depth < 4 and type(obj) is dict:
+            for key, item in obj.items():
+                if type(key) is str:
+                    arrays(item, path + [key], depth + 1)
+
+    def forward_pass(*args, **kwargs):
+        result = forward(*args, **kwargs)
+        for i, arg in enumerate(args):
+            arrays(arg, [i])
+        for key, arg in kwargs.items():
+            arrays(arg, [key])
+        return result
+
+    def backward_pass(*args, **kwargs):
+        result = backward(*args, **kwargs)
+        for path, array, kept in watched:
+            if path not in changed and (array.shape != kept.shape or array.dtype != kept.dtype or array.tobytes() != kept.tobytes()):
+                changed.append(path)
+        return result
+
+    return forward_pass, backward_pass, changed
+
+
+_WATCHED, _CHANGED = "$watched", "$changed"
+
+
+def watch_backward(driver: Callable) -> Callable:
+    """Decorator for the driver of a backward check (``driver((forward, backward), *args)``, which calls the
+    student's forward pass and hands its cache to their backward pass): the driver is also shipped, and every array
+    the forward pass was given is watched (``_watch_pair``), so the judge learns when the backward pass wrote into
+    the caller's data through the cache. Returns the watched driver, built from the very source that is shipped; its
+    value is ``{"$watched": what the driver returned, "$changed": paths}``, which ``Check`` (with ``watch`` set)
+    unpacks into ``Outcome.value`` and ``Outcome.cache_writes``."""
+    name = driver.__qualname__
+    if name in SHIPPABLE:
+        raise RuntimeError(f"two shippable helpers are called {name}")
+    inner = f"_{name}_unwatched"
+    body = textwrap.dedent(inspect.getsource(driver)).split("\n", 1)[1]  # without the decorator
+    if not body.startswith(f"def {name}("):
+        raise RuntimeError(f"watch_backward: {name} must be a plain function with one decorator")
+    source = (
+        textwrap.dedent(inspect.getsource(_watch_pair))
+        + "\n\n"
+        + body.replace(f"def {name}(", f"def {inner}(", 1)
+        + "\n\n"
+        + f"def {name}(fns, *args, _watch=_watch_pair, _driver={inner}):\n"
+        + "    forward, backward, changed = _watch(*fns)\n"
+        + f"    return {{{_WATCHED!r}: _driver((forward, backward), *args), {_CHANGED!r}: changed}}\n"
+    )
+    namespace: dict = {}
+    exec(source, {"np": np, "math": math, "functools": functools}, namespace)  # as the probe does
+    SHIPPABLE[name] = source
+    return namespace[name]
+
+
+@dataclass(frozen=True)
+class _Watched:
+    """A watched driver's converted value and the paths of the forward pass's arrays its backward pass changed."""
+
+    value: object
+    changed: tuple
+
+
+def _unwatching(convert: Callable) -> Callable:
+    """A converter for a watched driver's value: the driver's own value through ``convert``, the paths kept."""
+
+    def unwatch(result):
+        if type(result) is not dict or set(result) != {_WATCHED, _CHANGED}:
+            return convert(result)
+        value, was_scalar, error = convert(result[_WATCHED])
+        if error:
+            return value, was_scalar, error
+        paths = result[_CHANGED] if type(result[_CHANGED]) is list else []
+        changed = tuple(tuple(p) for p in paths if type(p) is list and p and all(type(k) in (int, str) for k in p))
+        return _Watched(value, changed), was_scalar, None
+
+    return unwatch
+
+
+def _path_name(arg_names: tuple, path: tuple) -> str:
+    """("params", ...) and (1, 0, 1) -> "params[0][1]"."""
+    head, *keys = path
+    name = arg_names[head] if type(head) is int and 0 <= head < len(arg_names) else str(head)
+    return name + "".join(f"[{k!r}]" for k in keys)
+
+
+def cache_write_note(backward: str, forward: str, arg_names: tuple, case_name: str, paths: tuple) -> str:
+    """What a student reads when their backward pass changed the arrays they passed to the forward pass."""
+    what = ", ".join(_path_name(arg_names, p) for p in paths)
+    return (
+        f"{backward} changed the {what} you passed to {forward} (through the cache: it holds the caller's arrays, "
+        f"not copies; test input '{case_name}'): copy before writing (mask = x > 0 or x = x.copy(), "
+        "not x[x <= 0] = 0), so the caller keeps its data"
+    )
+
+
 class Failure(AssertionError):
     """A mistake serious enough that the function earns no points; the message names it."""
 
@@ -84,6 +196,9 @@ class Outcome:
     was_scalar: bool = False  # the function returned a number rather than an ndarray
     error: str | None = None  # "TypeError: ..." when the call raised or returned something unusable
     mutated: tuple = ()  # indices of the arguments the function changed in place
+    # For a check whose driver is made by watch_backward: where, in the forward pass's arguments, the backward pass
+    # changed an array (through the cache, which holds the caller's arrays), e.g. ((0,), (1, "W1")).
+    cache_writes: tuple = ()
 
     @property
     def ok(self) -> bool:
@@ -264,7 +379,16 @@ class Check:
     # The student's functions the check calls, in order; empty means just the one called `name`.
     # With several, the hidden cell is check_<name>(f1, f2, ...) and every case needs a driver.
     needs: tuple = ()
+    # For a backward check whose drivers are made by watch_backward: the names of the forward pass's arguments, in
+    # the order the drivers pass them. The backward pass then also loses `watch_points` (once) if it changed any of
+    # them, e.g. writing its mask into the cached x. The judge sees Outcome.cache_writes too.
+    watch: tuple = ()
+    watch_points: float = 0.5
     _cases: list | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        if self.watch:
+            self.convert = _unwatching(self.convert)
 
     def cases(self) -> list[Case]:
         # Built once per process from fixed seeds, so every student meets the same inputs.
@@ -275,8 +399,14 @@ class Check:
     def evaluate(self, outcomes: dict[str, Outcome]) -> Report:
         """Judge outcomes (from this process or from a sandbox); Failure means 0 points."""
         report = Report(points=float(self.points))
+        outcomes = {name: _unwatched(outcome) for name, outcome in outcomes.items()}
         try:
             self.judge(self.cases(), outcomes, report)
+            if self.watch:
+                written = next((case for case in self.cases() if case.name in outcomes and outcomes[case.name].cache_writes), None)
+                if written is not None:
+                    note = cache_write_note(self.name, self.functions[0], self.watch, written.name, outcomes[written.name].cache_writes)
+                    report.deduct(self.watch_points, note)
         except Failure as failure:
             report.lost = report.points
             report.notes.insert(0, str(failure))
@@ -307,6 +437,14 @@ class Check:
         return float(round(report.score, 2))
 
 
+def _unwatched(outcome: Outcome) -> Outcome:
+    """The outcome of a watched driver as a judge reads it: its own value, and the backward pass's cache writes."""
+    if not isinstance(outcome.value, _Watched):
+        return outcome
+    watched = outcome.value
+    return Outcome(value=watched.value, was_scalar=outcome.was_scalar, error=outcome.error, mutated=outcome.mutated, cache_writes=watched.changed)
+
+
 def expect_ok(name: str, outcome: Outcome, case: Case, returns: type = np.ndarray) -> None:
     """Fail unless the call succeeded and returned the expected kind of plain value."""
     if not outcome.ok:
@@ -335,6 +473,7 @@ __all__ = [
     "Failure",
     "Outcome",
     "Report",
+    "cache_write_note",
     "close",
     "expect_ok",
     "fmt",
@@ -345,4 +484,5 @@ __all__ = [
     "run_case",
     "run_cases",
     "to_plain",
+    "watch_backward",
 ]

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..reference import a4_mnist as ref
 from ..reference.a2_backprop import numerical_gradient
-from ._core import Case, Check, Failure, close, expect_ok, fmt, mutation_note, ratio, shippable, to_plain
+from ._core import Case, Check, Failure, close, expect_ok, fmt, mutation_note, ratio, shippable, to_plain, watch_backward
 from .a1_helpers import _judge_relu, _relu_cases
 from .a2_backprop import _momentum_steps
 
@@ -521,7 +521,7 @@ check_softmax_cross_entropy = Check("softmax_cross_entropy", POINTS["softmax_cro
 # --------------------------------------------------------------------------------- mlp_backward
 
 
-@shippable
+@watch_backward
 def _backward_with_own_forward(fns, x, params, activation, dlogits):
     """The student's forward pass makes the cache (its format is theirs), their backward pass uses it."""
     forward, backward = fns
@@ -636,6 +636,8 @@ def _judge_mlp_backward(cases, outcomes, report):
             raise Failure(problem)
     if no_hidden_failed:
         report.deduct(1.0, f"mlp_backward fails without hidden layers (params = [(W, b)]): {no_hidden_failed}")
+    if any(outcomes[case.name].cache_writes for case in cases):
+        return  # the backward pass wrote into x or params: Check deducts for that (watch), with its own message
     for case in cases:
         if outcomes[case.name].mutated:
             names = ("x", "params", "activation", "dlogits")
@@ -692,6 +694,8 @@ check_mlp_backward = Check(
     _judge_mlp_backward,
     _backward_convert,
     needs=("mlp_forward", "mlp_backward"),
+    watch=("x", "params", "activation"),
+    watch_points=1.0,
 )
 
 # -------------------------------------------------------------------------- sgd_momentum_update

@@ -23,7 +23,7 @@ import numpy as np
 from ..reference import a5_cnn as ref
 from ..reference import a5_naive as naive
 from ..reference.a2_backprop import numerical_gradient
-from ._core import Case, Check, Failure, Outcome, expect_ok, fmt, mutation_note, shippable
+from ._core import Case, Check, Failure, Outcome, expect_ok, fmt, mutation_note, shippable, watch_backward
 
 POINTS = {
     "tf_padding": 1,
@@ -123,7 +123,7 @@ def _a5_forward_out(fn, *args):
     return result[0]
 
 
-@shippable
+@watch_backward
 def _a5_backward(fns, dout, *args):
     """(out, gradients...) of a forward/backward pair: the backward pass gets the cache its forward pass made."""
     forward, backward = fns
@@ -805,7 +805,7 @@ def _judge_dropout_forward(cases, outcomes, report):
     _first_mutation("dropout_forward", cases, outcomes, ("x",), report)
 
 
-@shippable
+@watch_backward
 def _a5_dropout_backward(fns, x, keep_prob, seed, training, dout):
     forward, backward = fns
     result = forward(x, keep_prob, np.random.default_rng(seed), training)
@@ -1239,7 +1239,7 @@ def _judge_cnn_forward(cases, outcomes, report):
 _PROBES = (("W_conv", 3), ("W_conv", 20), ("b_conv", 1), ("W1", 5), ("W1", 40), ("W1", 77), ("b1", 2), ("W2", 13), ("b2", 4))
 
 
-@shippable
+@watch_backward
 def _a5_cnn_backward(fns, x, params, state, dlogits, keep_prob, seed, probes):
     """Gradients at training without dropout; with dropout, the gradients at a few entries, and sum(logits *
     dlogits) of the student's own forward pass with the same rng seed (so the same dropout mask) at each of those
@@ -1457,29 +1457,30 @@ def _judge_train_epoch(cases, outcomes, report):
 check_tf_padding = Check("tf_padding", POINTS["tf_padding"], _padding_cases, _judge_tf_padding)
 check_conv2d_forward = Check("conv2d_forward", POINTS["conv2d_forward"], _conv_forward_cases, _judge_conv2d_forward)
 check_conv2d_backward = Check("conv2d_backward", POINTS["conv2d_backward"], _conv_backward_cases, _judge_conv2d_backward,
-                              needs=("conv2d_forward", "conv2d_backward"))
+                              needs=("conv2d_forward", "conv2d_backward"), watch=_CONV_ARGS)
 check_relu_forward = Check("relu_forward", POINTS["relu_forward"], _relu_forward_cases, _judge_relu_forward)
 check_relu_backward = Check("relu_backward", POINTS["relu_backward"], _relu_backward_cases, _judge_relu_backward,
-                            needs=("relu_forward", "relu_backward"))
+                            needs=("relu_forward", "relu_backward"), watch=("x",))
 check_batch_norm_forward = Check("batch_norm_forward", POINTS["batch_norm_forward"], _bn_forward_cases, _judge_batch_norm_forward)
 check_batch_norm_backward = Check("batch_norm_backward", POINTS["batch_norm_backward"], _bn_backward_cases,
-                                  _judge_batch_norm_backward, needs=("batch_norm_forward", "batch_norm_backward"))
+                                  _judge_batch_norm_backward, needs=("batch_norm_forward", "batch_norm_backward"),
+                                  watch=("x", "running", "training", "momentum"))
 check_max_pool_forward = Check("max_pool_forward", POINTS["max_pool_forward"], _pool_forward_cases, _judge_max_pool_forward)
 check_max_pool_backward = Check("max_pool_backward", POINTS["max_pool_backward"], _pool_backward_cases, _judge_max_pool_backward,
-                                needs=("max_pool_forward", "max_pool_backward"))
+                                needs=("max_pool_forward", "max_pool_backward"), watch=("x", "size", "stride", "padding"))
 check_dropout_forward = Check("dropout_forward", POINTS["dropout_forward"], _dropout_forward_cases, _judge_dropout_forward)
 check_dropout_backward = Check("dropout_backward", POINTS["dropout_backward"], _dropout_backward_cases, _judge_dropout_backward,
-                               needs=("dropout_forward", "dropout_backward"))
+                               needs=("dropout_forward", "dropout_backward"), watch=("x", "keep_prob", "rng", "training"))
 check_dense_forward = Check("dense_forward", POINTS["dense_forward"], _dense_forward_cases, _judge_dense_forward)
 check_dense_backward = Check("dense_backward", POINTS["dense_backward"], _dense_backward_cases, _judge_dense_backward,
-                             needs=("dense_forward", "dense_backward"))
+                             needs=("dense_forward", "dense_backward"), watch=("x", "w", "b"))
 check_softmax_cross_entropy_with_logits = Check("softmax_cross_entropy_with_logits", POINTS["softmax_cross_entropy_with_logits"],
                                                 _loss_cases, _judge_softmax_cross_entropy)
 check_l2_loss = Check("l2_loss", POINTS["l2_loss"], _l2_cases, _judge_l2_loss)
 check_adam_update = Check("adam_update", POINTS["adam_update"], _adam_cases, _judge_adam_update)
 check_cnn_forward = Check("cnn_forward", POINTS["cnn_forward"], _cnn_forward_cases, _judge_cnn_forward)
 check_cnn_backward = Check("cnn_backward", POINTS["cnn_backward"], _cnn_backward_cases, _judge_cnn_backward,
-                           needs=("cnn_forward", "cnn_backward"))
+                           needs=("cnn_forward", "cnn_backward"), watch=("x", "params", "state", "training", "rng", "keep_prob"))
 check_train_epoch = Check("train_epoch", POINTS["train_epoch"], _train_cases, _judge_train_epoch)
 
 CHECKS = {
