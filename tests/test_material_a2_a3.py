@@ -103,6 +103,42 @@ def test_a2_gradient_check_cell_would_fail_a_copying_checker_with_the_old_call()
     assert all(e == 1.0 for e in namespace["gradient_errors"].values())
 
 
+# ------------------------------------------------------------------- 2. a3's sigmoid and init text
+
+
+def test_a3_sigmoid_text_matches_what_numpy_does():
+    text = _cell(A3, "cell-06-part-b").source
+    assert "`1 / (1 + np.exp(-x))`" in text and "`np.exp(x) / (1 + np.exp(x))`" in text and "$x = +800$" in text
+    x = np.array([-800.0, 800.0])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        naive = 1 / (1 + np.exp(-x))
+    assert naive.tolist() == [0.0, 1.0]  # right values...
+    assert any("overflow encountered in exp" in str(w.message) for w in caught)  # ...with the warning
+    with np.errstate(all="ignore"):
+        ratio = np.exp(x) / (1 + np.exp(x))
+    assert ratio[0] == 0.0 and np.isnan(ratio[1])  # nan at +800, not at -800
+    with np.errstate(over="ignore"):
+        assert np.isfinite(np.exp(709.0)) and np.isinf(np.exp(710.0))  # "above about 709 is inf"
+    checks = importlib.import_module("autograder.checks.a3_moons")
+    assert checks.check_sigmoid(lambda v: 1 / (1 + np.exp(-v))) == checks.POINTS["sigmoid"]
+    with pytest.raises(AssertionError), np.errstate(all="ignore"):
+        checks.check_sigmoid(lambda v: np.exp(v) / (1 + np.exp(v)))
+
+
+def test_a3_init_weights_text_states_the_signature_and_what_none_means():
+    text = _cell(A3, "cell-09-text").source
+    signature = by_id(read("release", A3))["init_weights"].source.splitlines()[0]
+    assert signature == "def init_weights(n_hidden=100, rng=None):"
+    assert "`init_weights(n_hidden=100, rng=None)`" in text and "`np.random.default_rng(0)`" in text
+    namespace = _solutions(A3)
+    reference = importlib.import_module("autograder.reference.a3_moons")
+    for init in (namespace["init_weights"], reference.init_weights):
+        default, seeded = init(), init(100, np.random.default_rng(0))
+        assert all(np.array_equal(default[k], seeded[k]) for k in seeded)
+        assert all(np.array_equal(default[k], init()[k]) for k in seeded)  # "the same model every time"
+
+
 # --------------------------------------------------------------- 6. relative_error's normalisation
 
 
