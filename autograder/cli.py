@@ -60,6 +60,7 @@ def _grade(course: Course, assignments: list[str], students, args=None) -> list:
             limits=limits,
             verify=not getattr(args, "no_verify", False),
             force=getattr(args, "force", False),
+            allow_unsandboxed=getattr(args, "allow_unsandboxed", False),
         )
     return results
 
@@ -140,7 +141,8 @@ def main(argv=None) -> int:
             p.add_argument("--force", action="store_true", help="regrade students whose submission has not changed")
             p.add_argument("--cell-timeout", type=int, default=GRADE_DEFAULTS["cell_timeout"], help="seconds per cell")
             p.add_argument("--notebook-timeout", type=int, default=GRADE_DEFAULTS["notebook_timeout"], help="seconds per notebook")
-            p.add_argument("--memory-mb", type=int, default=GRADE_DEFAULTS["memory_mb"], help="memory cap per process")
+            p.add_argument("--memory-mb", type=int, default=GRADE_DEFAULTS["memory_mb"], help="memory cap per sandbox")
+            p.add_argument("--allow-unsandboxed", action="store_true", help="let cluster workers without bubblewrap grade (unsafe)")
     args = parser.parse_args(argv)
     course = Course(args.course)
     if not course.assignments():

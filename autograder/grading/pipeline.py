@@ -36,6 +36,7 @@ class StudentResult:
     reason: str = ""  # why status is "error"
     seconds: float = 0.0
     verified: bool = False  # scores re-checked out of process (sandboxed grading)
+    isolation: str = ""  # how the worker isolated this student's code: "bwrap" or "none" ("" when not run)
     digest: str = ""  # sha256 of the submitted notebook, so a re-run can skip what is already graded
 
 
@@ -117,8 +118,40 @@ def _is_answer_only(nb, grade_id) -> bool:
     return False
 
 
-def restore_answer_cells(course: Course, assignment: str, student: str) -> None:
-    """Put deleted autograded answer cells back (as released: empty) into a submission, in place.
+NOTEBOOK_METADATA_KEPT = ("kernelspec", "language_info")
+CELL_METADATA_KEPT = ("nbgrader", "deletable", "editable")
+
+
+def scrub_metadata(nb, release) -> list[str]:
+    """Metadata a student controls and a template might render, removed in place; notes of what was.
+
+    nbconvert's templates write some metadata into pages unescaped (cell tags become CSS classes, the
+    notebook's title the page title), and nbgrader metadata under a grade id the release does not have
+    would show up in formgrader. Kept: the notebook's kernel and language, each cell's nbgrader metadata
+    where its grade id is the release's, and the booleans deletable/editable."""
+    notes = []
+    released = set(_grade_ids(release))
+    for key in [k for k in nb.metadata if k not in NOTEBOOK_METADATA_KEPT]:
+        del nb.metadata[key]
+    foreign = 0
+    for cell in nb.cells:
+        for key in [k for k in cell.metadata if k not in CELL_METADATA_KEPT]:
+            del cell.metadata[key]
+        for key in ("deletable", "editable"):
+            if key in cell.metadata and not isinstance(cell.metadata[key], bool):
+                del cell.metadata[key]
+        meta = cell.metadata.get("nbgrader")
+        if meta is not None and (not isinstance(meta, dict) or meta.get("grade_id") not in released):
+            del cell.metadata["nbgrader"]
+            foreign += 1
+    if foreign:
+        notes.append(f"nbgrader metadata removed from {foreign} cell(s) the release does not have")
+    return notes
+
+
+def restore_answer_cells(course: Course, assignment: str, student: str) -> list[str]:
+    """Scrub the submission's metadata (scrub_metadata) and put deleted autograded answer cells back (as
+    released: empty), in place; return notes for the instructor.
 
     nbgrader re-inserts deleted *test* cells after the cell that preceded them in the source; when the
     answer cell before a deleted test cell is gone too, it fails the whole notebook (KeyError), and every
@@ -127,9 +160,9 @@ def restore_answer_cells(course: Course, assignment: str, student: str) -> None:
     path = course.submitted_notebook(student, assignment)
     nb = nbformat.read(str(path), as_version=4)
     release = nbformat.read(str(course.release_notebook(assignment)), as_version=4)
+    notes = scrub_metadata(nb, release)
     present = set(_grade_ids(nb))
     released = [c for c in release.cells if "grade_id" in c.metadata.get("nbgrader", {})]
-    changed = False
     for i, cell in enumerate(released):
         grade_id = cell.metadata["nbgrader"]["grade_id"]
         if grade_id in present or not _is_answer_only(release, grade_id):
@@ -140,9 +173,8 @@ def restore_answer_cells(course: Course, assignment: str, student: str) -> None:
             position = 1 + next(j for j, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == before[-1])
         nb.cells.insert(position, nbformat.from_dict(dict(cell)))
         present.add(grade_id)
-        changed = True
-    if changed:
-        _atomic_write(path, nbformat.writes(nb))
+    _atomic_write(path, nbformat.writes(nb))
+    return notes
 
 
 # ---------------------------------------------------------------------------------- autograde

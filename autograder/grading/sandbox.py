@@ -408,7 +408,10 @@ class Sandbox:
                     pass
 
     def close(self) -> None:
+        """Kill what is left, remove the cgroups and this sandbox's folder: whatever the student's processes
+        wrote that the host can see is freed now, not when the worker exits."""
         self.kill_all()
+        shutil.rmtree(self.root, ignore_errors=True)
         for cgroup in self.cgroups:
             for _ in range(50):
                 try:

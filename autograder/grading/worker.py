@@ -51,6 +51,12 @@ class Task:
     limits: Limits = field(default_factory=Limits)
     verify: bool = True
     feedback: bool = True
+    # A worker without a sandbox refuses to run student code unless this says it may (the instructor's
+    # own machine, warned; a Dask cluster only with --allow-unsandboxed).
+    allow_unsandboxed: bool = False
+
+
+UNSANDBOXED_NOTE = "graded WITHOUT a sandbox: this student's code ran with the grader's rights"
 
 
 def _write_course(root: Path, task: Task) -> Course:
@@ -71,24 +77,53 @@ def _write_course(root: Path, task: Task) -> Course:
     return Course(root)
 
 
+SOCKET_FOLDER_MAX_BYTES = 1024 * 1024  # holds the kernel's sockets (no bytes): anything more is a student's
+
+
 class _Watchdog:
-    """Kills the sandbox's processes when one notebook takes longer than its wall-clock limit."""
+    """Kills the sandbox's processes when one notebook takes longer than its wall-clock limit, or when
+    something writes into its socket folder, the one place a sandbox can write that the host sees (a
+    memory cgroup, where there is one, bounds that too; this check bounds it everywhere)."""
 
     def __init__(self, seconds: float, sandbox: Sandbox):
-        self.fired = False
-        self._timer = threading.Timer(seconds, self._fire, args=(sandbox,))
-        self._timer.daemon = True
+        self.fired = self.wrote = False
+        self._sandbox, self._deadline = sandbox, time.monotonic() + seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True, name="watchdog")
 
-    def _fire(self, sandbox):
-        self.fired = True
-        sandbox.kill_all()
+    def _watch(self):
+        while not self._stop.wait(0.2):
+            if time.monotonic() > self._deadline:
+                self.fired = True
+            elif _folder_bytes(self._sandbox.sockets) > SOCKET_FOLDER_MAX_BYTES:
+                self.wrote = True
+            else:
+                continue
+            self._sandbox.kill_all()
+            return
 
     def __enter__(self):
-        self._timer.start()
+        self._thread.start()
         return self
 
     def __exit__(self, *exc):
-        self._timer.cancel()
+        self._stop.set()
+        self._thread.join()
+
+
+def _folder_bytes(folder: Path) -> int:
+    total = 0
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                total += info.st_size if entry.is_file(follow_symlinks=False) else 4096
+    except OSError:
+        pass
+    return total
 
 
 def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path, timings: dict) -> tuple:
@@ -134,11 +169,18 @@ def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path,
         result.status = "error"
         result.reason = f"stopped after {task.limits.notebook_seconds} s (the notebook's time limit): an endless loop?"
         return out, None
+    if watchdog.wrote:
+        result.status = "error"
+        result.reason = "stopped: the notebook wrote files into the grader's socket folder (outside its working folder)"
+        return out, None
     if not outcome["success"]:
         result.status = "error"
         lines = (outcome.get("error") or outcome.get("log") or "unknown error").strip().splitlines()
         result.reason = f"nbgrader could not autograde this notebook: {lines[-1] if lines else 'unknown error'}"
         return out, None
+    cut = getattr(WarmExecute.cut, "cells", [])
+    if cut:
+        result.notes.append(f"output cut in {len(cut)} cell(s) (over the grader's size bounds); graded on what was kept")
     _read_scores(course, result)
     out["autograded"] = course.autograded_notebook(student, a).read_text()
     return out, api
@@ -163,51 +205,39 @@ def _record_verified(course: Course, result: StudentResult) -> None:
         gb.db.commit()
 
 
-_FEEDBACK_EXPORTER = None  # made on first use: nbconvert is imported by nbgrader's run anyway
+_FEEDBACK = None  # this process's FeedbackMaker (feedback.py), made on first use
 
 
-def _feedback_exporter():
-    """nbconvert's HTMLExporter with compiled templates kept for the life of this process.
+def _feedback_maker():
+    global _FEEDBACK
+    if _FEEDBACK is None:
+        from multiprocessing import util
 
-    nbgrader makes a new exporter, and so a new Jinja environment, for every notebook: parsing and
-    compiling the feedback templates again was a tenth of a small notebook's CPU. Jinja's bytecode
-    cache checks each template's source checksum, so a changed template is compiled afresh."""
-    global _FEEDBACK_EXPORTER
-    if _FEEDBACK_EXPORTER is None:
-        from jinja2 import BytecodeCache
-        from nbconvert.exporters import HTMLExporter
+        from .feedback import FeedbackMaker
 
-        class MemoryBytecodeCache(BytecodeCache):
-            def __init__(self):
-                self.store = {}
-
-            def load_bytecode(self, bucket):
-                if bucket.key in self.store:
-                    bucket.bytecode_from_string(self.store[bucket.key])
-
-            def dump_bytecode(self, bucket):
-                self.store[bucket.key] = bucket.bytecode_to_string()
-
-        cache = MemoryBytecodeCache()
-
-        class FeedbackExporter(HTMLExporter):
-            def _create_environment(self):
-                environment = super()._create_environment()
-                environment.bytecode_cache = cache
-                return environment
-
-        _FEEDBACK_EXPORTER = FeedbackExporter
-    return _FEEDBACK_EXPORTER
+        _FEEDBACK = FeedbackMaker()
+        util.Finalize(_FEEDBACK, _FEEDBACK.close, exitpriority=10)
+    return _FEEDBACK
 
 
-def _feedback(api, course: Course, result: StudentResult, out: dict, timings: dict) -> None:
+def _feedback(course: Course, result: StudentResult, out: dict, timings: dict) -> None:
+    """The student's feedback page, made in a bounded child (feedback.py); if it cannot be made, a short
+    page with the scores that says so."""
+    from .feedback import FeedbackTimeout, cut_feedback_page
+
     start = time.perf_counter()
     a, student = result.assignment, result.student
-    api.config.GenerateFeedback.exporter_class = _feedback_exporter()
-    done = api.generate_feedback(a, student, force=True)
-    if done["success"] and course.feedback_html(student, a).is_file():
-        out["feedback"] = course.feedback_html(student, a).read_text()
-    else:
+    path = course.feedback_html(student, a)
+    try:
+        _feedback_maker().make(course.root, a, student)
+        if path.is_file() and path.stat().st_size <= 64 * 1024 * 1024:
+            out["feedback"] = path.read_text()
+        else:
+            result.notes.append("feedback could not be generated")
+    except FeedbackTimeout as exc:
+        result.notes.append(f"feedback cut: {exc}")
+        out["feedback"] = cut_feedback_page(a, student, result.score, result.max_score, result.cells, str(exc))
+    except (RuntimeError, ValueError):
         result.notes.append("feedback could not be generated")
     timings["feedback"] = time.perf_counter() - start
 
@@ -218,8 +248,8 @@ _WARM = None  # this process's WarmKernels, made on first use
 def _forget_warm_kernels() -> None:
     """In a child made by os.fork (a process pool's worker): the parent's started kernels, and the thread
     that starts them, are not the child's."""
-    global _WARM
-    _WARM = None
+    global _WARM, _FEEDBACK
+    _WARM = _FEEDBACK = None
 
 
 os.register_at_fork(after_in_child=_forget_warm_kernels)
@@ -242,6 +272,7 @@ def warm_up(limits: Limits, verify: bool = True, preload: tuple = ()) -> None:
         _quiet_library_warnings()
         kernels = _warm_kernels()
         kernels.prepare(limits, True, preload)
+        _feedback_maker()._start()  # its nbgrader import overlaps the first kernels' start
         if verify:
             kernels.prepare(limits, False, preload)
         import nbgrader.apps  # noqa: F401  (about 1 s of imports, needed by the first task)
@@ -352,6 +383,11 @@ def _quiet_library_warnings() -> None:
 def grade_task(task: Task) -> dict:
     """Grade one submission; everything in the returned dict is plain data."""
     _quiet_library_warnings()
+    isolation = "bwrap" if support().bwrap else "none"
+    if isolation == "none" and not task.allow_unsandboxed:
+        refused = StudentResult(task.student, task.template.assignment, status="error", isolation=isolation,
+                                reason="not graded: this worker has no sandbox (bubblewrap); install it there, or grade with --allow-unsandboxed")
+        return {"result": asdict(refused), "timings": {}, "isolation_warnings": support().warnings}
     a = task.template.assignment
     timings = {}
     start = time.perf_counter()
@@ -365,7 +401,7 @@ def grade_task(task: Task) -> dict:
             verification = _Background(_verify, task, scratch, timings)
         api = None
         if result.status == "graded":
-            restore_answer_cells(course, a, task.student)
+            result.notes += restore_answer_cells(course, a, task.student)
             out, api = _autograde(course, task, result, scratch, timings)
         verdicts = verification.result() if verification else None
         if result.status == "graded":
@@ -374,11 +410,26 @@ def grade_task(task: Task) -> dict:
                 _record_verified(course, result)
             out["grades"], out["comments"] = _raw_records(course, a, task.student)
             if task.feedback:
-                _feedback(api, course, result, out, timings)
+                _feedback(course, result, out, timings)
     timings["total"] = time.perf_counter() - start
     result.seconds = timings["total"]
+    result.isolation = isolation
+    if isolation == "none" and result.status == "graded":
+        result.notes.append(UNSANDBOXED_NOTE)
+        if "feedback" in out:
+            out["feedback"] = _with_banner(out["feedback"], UNSANDBOXED_NOTE)
     warnings = support().warnings
     return {"result": asdict(result), "timings": timings, "isolation_warnings": warnings, **out}
+
+
+def _with_banner(html: str, text: str) -> str:
+    """The feedback page with a line of (escaped) text at the top of its body."""
+    import html as html_lib
+    import re
+
+    banner = f'<div style="background:#fdd;padding:0.5em;font-weight:bold">{html_lib.escape(text)}</div>'
+    found = re.search(r"<body[^>]*>", html)
+    return html[: found.end()] + banner + html[found.end():] if found else banner + html
 
 
 def _apply_verdicts(result: StudentResult, verdicts: dict) -> None:

@@ -1,0 +1,174 @@
+"""Feedback HTML for one graded submission, made in a child process with a time and memory bound.
+
+nbconvert's conversion of a notebook to HTML runs over what the student's code printed, and some shapes
+of output are slow to convert: nbconvert's ANSI filter slices the rest of a text at every escape
+sequence, so a 2 MB line of ``x\\x1b[0m`` takes about 40 s, and a notebook of such lines an hour. So each
+grading worker keeps one child process (``python -m autograder.grading.feedback``) that imports nbgrader
+once and makes feedback on request. A request that takes longer than ``seconds`` or more memory than
+``memory_mb`` kills the child (the next request starts a new one), and the student gets a short page
+made here instead, saying so, with their scores: they are graded either way.
+
+Protocol, one JSON object per line: ``{"course": ROOT, "assignment": A, "student": S}`` on the child's
+stdin, ``{"ok": true}`` or ``{"ok": false, "error": TEXT}`` on its stdout. The HTML is the file nbgrader
+writes in the (throwaway) course's feedback folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+FEEDBACK_SECONDS = 60  # an honest notebook's feedback takes about 0.2 s of CPU; a5's about 0.5 s
+FEEDBACK_MEMORY_MB = 2048
+
+
+class FeedbackTimeout(Exception):
+    pass
+
+
+class FeedbackMaker:
+    """The worker's side: one child at a time, started on first use and after a kill."""
+
+    def __init__(self, seconds: float = FEEDBACK_SECONDS, memory_mb: int = FEEDBACK_MEMORY_MB):
+        self.seconds, self.memory_mb = seconds, memory_mb
+        self._proc = None
+        self._lock = threading.Lock()
+
+    def _start(self):
+        env = {**os.environ, "NNFS_FEEDBACK_MEMORY_MB": str(self.memory_mb)}
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "autograder.grading.feedback"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, close_fds=True,
+        )
+
+    def make(self, course_root: Path, assignment: str, student: str) -> None:
+        """Write the feedback of one student into course_root's feedback folder, or raise (FeedbackTimeout
+        when it took too long or the child died, RuntimeError when nbgrader said it failed)."""
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._start()
+            request = {"course": str(course_root), "assignment": assignment, "student": student}
+            try:
+                self._proc.stdin.write(json.dumps(request).encode() + b"\n")
+                self._proc.stdin.flush()
+                line = self._read_line(time.monotonic() + self.seconds)
+            except (OSError, FeedbackTimeout):
+                self.close()
+                raise FeedbackTimeout(f"the feedback page could not be made within {self.seconds:g} s and {self.memory_mb} MB") from None
+            reply = json.loads(line)
+            if not reply.get("ok"):
+                raise RuntimeError(reply.get("error") or "feedback failed")
+
+    def _read_line(self, deadline: float) -> bytes:
+        fd, buffer = self._proc.stdout.fileno(), b""
+        while not buffer.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise FeedbackTimeout()
+            chunk = os.read(fd, 65536)
+            if not chunk:  # the child died (its memory limit, say)
+                raise FeedbackTimeout()
+            buffer += chunk
+        return buffer
+
+    def close(self) -> None:
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            self._proc.wait()
+            for stream in (self._proc.stdin, self._proc.stdout):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+            self._proc = None
+
+
+def cut_feedback_page(assignment: str, student: str, score, max_score, cells: dict, reason: str) -> str:
+    """The page a student gets when their feedback could not be made: their scores, and why."""
+    from jinja2 import Environment
+
+    template = Environment(autoescape=True).from_string(
+        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{{ assignment }} feedback</title></head><body>\n"
+        "<h1>{{ assignment }}: feedback for {{ student }}</h1>\n"
+        "<p><strong>Your feedback was cut:</strong> {{ reason }}. This usually means a cell printed a very large "
+        "or unusual output. Your work was graded as usual; ask your instructor for the full feedback.</p>\n"
+        "<p>Score: {{ score }} / {{ max_score }}</p>\n<table>\n<tr><th>cell</th><th>score</th></tr>\n"
+        "{% for name, (got, out_of) in cells %}<tr><td>{{ name }}</td><td>{{ got }} / {{ out_of }}</td></tr>\n{% endfor %}"
+        "</table>\n</body></html>\n"
+    )
+    return template.render(
+        assignment=assignment, student=student, reason=reason, score=score, max_score=max_score, cells=sorted(cells.items())
+    )
+
+
+# ------------------------------------------------------------------------------------------ child
+
+
+def feedback_exporter():
+    """nbconvert's HTMLExporter with compiled templates kept for the life of this process.
+
+    nbgrader makes a new exporter, and so a new Jinja environment, for every notebook: parsing and
+    compiling the feedback templates again was a tenth of a small notebook's CPU. Jinja's bytecode
+    cache checks each template's source checksum, so a changed template is compiled afresh."""
+    from jinja2 import BytecodeCache
+    from nbconvert.exporters import HTMLExporter
+
+    class MemoryBytecodeCache(BytecodeCache):
+        def __init__(self):
+            self.store = {}
+
+        def load_bytecode(self, bucket):
+            if bucket.key in self.store:
+                bucket.bytecode_from_string(self.store[bucket.key])
+
+        def dump_bytecode(self, bucket):
+            self.store[bucket.key] = bucket.bytecode_to_string()
+
+    cache = MemoryBytecodeCache()
+
+    class FeedbackExporter(HTMLExporter):
+        def _create_environment(self):
+            environment = super()._create_environment()
+            environment.bytecode_cache = cache
+            return environment
+
+    return FeedbackExporter
+
+
+def serve() -> None:
+    import logging
+    import resource
+    import warnings
+
+    memory = int(os.environ.get("NNFS_FEEDBACK_MEMORY_MB", FEEDBACK_MEMORY_MB)) * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    warnings.filterwarnings("ignore")
+    logging.disable(logging.WARNING)
+    from nbgrader.apps import NbGraderAPI
+
+    from .course import Course
+
+    exporter = feedback_exporter()
+    out = sys.stdout.buffer
+    for line in sys.stdin.buffer:
+        request = json.loads(line)
+        try:
+            config = Course(Path(request["course"])).config()
+            config.GenerateFeedback.exporter_class = exporter
+            done = NbGraderAPI(config=config).generate_feedback(request["assignment"], request["student"], force=True)
+            reply = {"ok": bool(done["success"]), "error": "" if done["success"] else str(done.get("error") or done.get("log"))[-500:]}
+        except Exception as exc:  # noqa: BLE001  (reported to the worker, which carries on)
+            reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]}
+        out.write(json.dumps(reply).encode() + b"\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    serve()
