@@ -18,6 +18,7 @@ from notebooks import as_cell, grade_class_with, html_text, nbgrader_meta, read,
 
 A5 = "a5_cnn"
 AUTO = {f"{name}_tests": float(points) for name, points in checks.POINTS.items()}
+MANUAL = {"results_regularisation": 4.0}  # Q1, the L2 and dropout studies, graded by hand
 
 # The grades the bundled examples must get, cell by cell (the demo prints these).
 EXPECTED = {
@@ -88,7 +89,7 @@ def test_cell_scores(graded, student):
     r = graded[student]
     assert r.status == "graded", r.reason
     assert {k: s for k, (s, _) in r.cells.items() if k in AUTO} == EXPECTED[student]
-    assert r.max_score == sum(AUTO.values())
+    assert r.max_score == sum(AUTO.values()) + sum(MANUAL.values()) == 44
     assert r.verified and not any("DIFFERS" in n or "UNVERIFIED" in n for n in r.notes), r.notes
 
 
@@ -96,7 +97,11 @@ def test_every_example_student_was_graded(graded):
     assert {s.student_id for s in example_students(A5)} <= set(graded)
 
 
-def test_blank_integrity_declarations_are_flagged(graded):
+def test_written_answers_wait_for_a_grader_and_blank_declarations_are_flagged(graded):
+    for student in ("e2e-solution", "example-ada", "example-bob"):
+        assert f"needs manual grading: {', '.join(MANUAL)}" in graded[student].notes
+        assert graded[student].score == sum(EXPECTED[student].values())  # the written answer is not graded yet
+    assert not any("needs manual grading" in n for n in graded["example-carol"].notes)  # left blank: 0 at once
     assert not any("integrity" in n for n in graded["example-ada"].notes)
     for student in ("example-bob", "example-carol"):
         assert "integrity declaration left blank" in graded[student].notes
