@@ -139,6 +139,126 @@ def test_a3_init_weights_text_states_the_signature_and_what_none_means():
         assert all(np.array_equal(default[k], init()[k]) for k in seeded)  # "the same model every time"
 
 
+# ------------------------------------------------------------------------- 3. the visible tests
+
+
+def _init_weights_random_b2(n_hidden=100, rng=None):
+    m = catalogue_a3.init_weights_output_layer_first_row_biases(n_hidden, rng)
+    return {**m, "b2": rng.standard_normal(n_hidden)}
+
+
+def _init_weights_xavier(n_hidden=100, rng=None):
+    scale = lambda a, b: np.sqrt(2 / (a + b))  # noqa: E731
+    return {"W1": rng.normal(0, scale(2, n_hidden), (2, n_hidden)), "b1": np.zeros(n_hidden),
+            "W2": rng.normal(0, scale(n_hidden, n_hidden), (n_hidden, n_hidden)), "b2": np.zeros(n_hidden),
+            "W3": rng.normal(0, scale(n_hidden, 2), (n_hidden, 2)), "b3": np.zeros(2)}
+
+
+def _init_weights_times_0_01(n_hidden=100, rng=None):
+    return {k: 0.01 * v for k, v in catalogue_a3.init_weights_output_layer_first_row_biases(n_hidden, rng).items()}
+
+
+def _init_weights_own_seed(n_hidden=100, rng=None):
+    return catalogue_a3.init_weights_output_layer_first_row_biases(n_hidden, np.random.default_rng(0))
+
+
+def _backward_biases_averaged(model, xs, h1s, h2s, errs):
+    g = catalogue_a3._backward(model, xs, h1s, h2s, errs)
+    return {k: (v / len(xs) if k.startswith("b") else v) for k, v in g.items()}
+
+
+def _backward_divides_by_n_twice(model, xs, h1s, h2s, errs):
+    return catalogue_a3._backward(model, xs, h1s, h2s, errs, scale=1 / len(xs))
+
+
+def _backward_derivatives_swapped(model, xs, h1s, h2s, errs):
+    d3 = errs / len(xs)
+    d2 = d3 @ model["W3"].T * h1s * (1 - h1s)
+    d1 = d2 @ model["W2"].T * h2s * (1 - h2s)
+    return {"W3": h2s.T @ d3, "b3": d3.sum(0), "W2": h1s.T @ d2, "b2": d2.sum(0), "W1": xs.T @ d1, "b1": d1.sum(0)}
+
+
+def _grad_wrt_wo_over_n_times_k(h, target, logits):
+    return h.T @ (catalogue_a2._softmax(logits) - target) / target.size
+
+
+def _grad_wrt_bh_over_n_times_k(z_h, w_o, target, logits):
+    return np.sum(((catalogue_a2._softmax(logits) - target) / target.size) @ w_o.T * (z_h > 0), axis=0)
+
+
+# Mistakes beyond the catalogues (which already earn 0 there) that the visible tests must catch too.
+EXTRA_MISTAKES = [
+    (A3, "init_weights", _init_weights_random_b2),
+    (A3, "init_weights", _init_weights_xavier),
+    (A3, "init_weights", _init_weights_times_0_01),
+    (A3, "init_weights", _init_weights_own_seed),
+    (A3, "backward", _backward_biases_averaged),
+    (A3, "backward", _backward_divides_by_n_twice),
+    (A3, "backward", _backward_derivatives_swapped),
+    (A2, "grad_wrt_wo", _grad_wrt_wo_over_n_times_k),
+    (A2, "grad_wrt_bh", _grad_wrt_bh_over_n_times_k),
+]
+FUNCTIONS = {A2: ("grad_wrt_wo", "grad_wrt_bo", "grad_wrt_wh", "grad_wrt_bh"), A3: ("init_weights", "backward")}
+CATALOGUES = {A2: catalogue_a2, A3: catalogue_a3}
+# Catalogue mistakes (each earns 0 there) that the visible tests must catch: forgetting 1/N, transposes,
+# signs, masks, sums, keys, the rng and the distribution.
+CATALOGUED_MISTAKES = {
+    A2: ["grad_wrt_wo_missing_one_over_n", "grad_wrt_wo_transposed", "grad_wrt_wo_uses_logits_as_probabilities",
+         "grad_wrt_wo_target_minus_p", "grad_wrt_bo_not_summed_over_batch", "grad_wrt_bo_mean_after_dividing_by_n",
+         "grad_wrt_bo_summed_over_classes", "grad_wrt_wh_without_relu_mask", "grad_wrt_wh_mask_is_h",
+         "grad_wrt_wh_sigmoid_derivative_of_h", "grad_wrt_wh_missing_one_over_n", "grad_wrt_wh_forgets_to_transpose_w_o",
+         "grad_wrt_wh_transposed", "grad_wrt_bh_not_summed", "grad_wrt_bh_inverted_mask", "grad_wrt_bh_without_mask"],
+    A3: ["init_weights_global_random", "init_weights_uniform", "init_weights_lowercase_keys",
+         "backward_sums_instead_of_averaging", "backward_without_sigmoid_derivative", "backward_sigmoid_derivative_of_h",
+         "backward_target_minus_prediction", "backward_biases_from_first_sample", "backward_returns_dw_names"],
+}
+MISTAKES = [
+    (a, function, fn) for a, catalogue in CATALOGUES.items() for function, fn, _, _ in catalogue.MUTANTS
+    if fn.__name__ in CATALOGUED_MISTAKES[a]
+] + EXTRA_MISTAKES
+# Partly right (inputs changed in place, relu'(0) = 1): the visible tests pass them, with a warning.
+PARTIAL = [
+    (a, function, fn) for a, catalogue in CATALOGUES.items() for function, fn, score, fragment in catalogue.MUTANTS
+    if function in FUNCTIONS[a] and score > 0 and ("in place" in fragment or "z_h >= 0" in fragment)
+]
+CORRECT = [(a, function, fn) for a, catalogue in CATALOGUES.items() for function, fn in catalogue.CORRECT if function in FUNCTIONS[a]]
+REFERENCE = [(a, function, getattr(importlib.import_module(f"autograder.reference.{a}"), function)) for a in FUNCTIONS for function in FUNCTIONS[a]]
+
+
+def test_the_mistakes_cover_n_ge_2_and_every_function():
+    names = {fn.__name__ for _, _, fn in MISTAKES}
+    assert names >= {n for listed in CATALOGUED_MISTAKES.values() for n in listed}  # none renamed away
+    assert {(a, f) for a, f, _ in MISTAKES} == {(a, f) for a in FUNCTIONS for f in FUNCTIONS[a]}
+
+
+@pytest.mark.parametrize("assignment, function, fn", MISTAKES, ids=[fn.__name__ for _, _, fn in MISTAKES])
+def test_visible_tests_catch_the_mistake(assignment, function, fn):
+    checks = importlib.import_module(f"autograder.checks.{assignment}")
+    check = checks.CHECKS[function]
+    reference = importlib.import_module(f"autograder.reference.{assignment}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            hidden = check(*(fn if name == function else getattr(reference, name) for name in check.functions))
+        except AssertionError:
+            hidden = 0.0
+    assert hidden == 0.0, "a visible assert may only fail where the hidden check gives 0 too"
+    with pytest.raises(Exception):  # an AssertionError, or the error a wrong shape raises
+        _run_visible_tests(assignment, function, fn)
+
+
+@pytest.mark.parametrize("assignment, function, fn", CORRECT + REFERENCE, ids=[f"{f}:{fn.__module__}.{fn.__name__}" for _, f, fn in CORRECT + REFERENCE])
+def test_visible_tests_pass_correct_code_without_warnings(assignment, function, fn):
+    out = _run_visible_tests(assignment, function, fn)
+    assert f"{function}: visible tests passed" in out and "Warning" not in out, out
+
+
+@pytest.mark.parametrize("assignment, function, fn", PARTIAL, ids=[fn.__name__ for _, _, fn in PARTIAL])
+def test_visible_tests_warn_where_the_hidden_check_deducts(assignment, function, fn):
+    out = _run_visible_tests(assignment, function, fn)
+    assert f"{function}: visible tests passed" in out and "Warning" in out, out
+
+
 # --------------------------------------------------------------- 6. relative_error's normalisation
 
 
