@@ -259,6 +259,68 @@ def test_visible_tests_warn_where_the_hidden_check_deducts(assignment, function,
     assert f"{function}: visible tests passed" in out and "Warning" in out, out
 
 
+# ------------------------------------------------------ 4 and 5. a2's 50-epoch run and final table
+
+
+def _run_training():
+    """The notebook's training cell (the default run) and its final table, with the solutions; the
+    namespace and what the table printed."""
+    import contextlib
+    import io
+
+    namespace = _solutions(A2)
+    training = _cell(A2, "cell-42-text").source
+    assert training.startswith("LONG_RUN = False")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(training, "training", "exec"), namespace)
+    table = io.StringIO()
+    with contextlib.redirect_stdout(table):
+        exec(compile(_cell(A2, "cell-42b-table").source, "table", "exec"), namespace)
+    return namespace, table.getvalue()
+
+
+@pytest.fixture(scope="module")
+def default_run():
+    return _run_training()
+
+
+def test_a2_closing_question_describes_the_default_run(default_run):
+    history = default_run[0]["history"]
+    text = _cell(A2, "cell-43-outro").source
+    assert "lowest around\nepoch 40" in text and "rises by about a third" in text and "within two images (of 300)" in text
+    val_loss, val_acc, train_loss = (np.array(history[k]) for k in ("val_loss", "val_acc", "train_loss"))
+    assert len(val_loss) == 50
+    best = int(np.argmin(val_loss))
+    assert 38 <= best + 1 <= 42  # "lowest around epoch 40"
+    assert 1.25 <= val_loss[-1] / val_loss[best] <= 1.45  # "rises by about a third"
+    assert train_loss[-1] < train_loss[best] and np.all(np.diff(train_loss[best:]) < 0.01)  # "keeps falling"
+    assert val_acc.max() - val_acc[best:].min() <= 2 / 300 + 1e-9  # "within two images (of 300) of its best"
+
+
+def test_a2_final_table_has_train_validation_and_test(default_run):
+    namespace, table = default_run
+    lines = table.strip().splitlines()
+    assert lines[0].split() == ["set", "images", "loss", "accuracy"]
+    rows = {line.split()[0]: [float(v) for v in line.split()[1:]] for line in lines[1:]}
+    assert list(rows) == ["train", "validation", "test"]
+    assert [r[0] for r in rows.values()] == [1200, 300, 297]
+    history = namespace["history"]
+    assert rows["train"][1:] == [round(history["train_loss"][-1], 3), round(history["train_acc"][-1], 3)]
+    assert rows["validation"][1:] == [round(history["val_loss"][-1], 3), round(history["val_acc"][-1], 3)]
+    assert 0.85 < rows["test"][2] <= 1 and 0 < rows["test"][1] < 1
+
+
+def test_a2_test_set_is_used_once_at_the_end():
+    cells = read("source", A2).cells
+    using = [c.get("id") for c in cells if "test_idx" in c.source]
+    assert using == ["cell-42-text", "cell-42b-table"]
+    training = _cell(A2, "cell-42-text").source
+    assert training.count("test_idx") == 1  # where the split is made
+    ids = [c.get("id") for c in cells]
+    assert all(c.cell_type == "markdown" for c in cells[ids.index("cell-42b-table") + 1 :])
+
+
 # --------------------------------------------------------------- 6. relative_error's normalisation
 
 
