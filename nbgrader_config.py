@@ -26,7 +26,21 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
+    # Whatever a browser will render of a submission is hostile data: outputs, the student's markdown, attachments
+    # and metadata are made inert and bounded before the autograded notebook is stored, since formgrader renders
+    # it and the feedback is made from it (see autograder/preprocessors/sanitize.py).
+    "autograder.preprocessors.sanitize.SanitizeSubmission",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
+
+# The same cleaning where nbconvert renders HTML, for autograded notebooks stored before it existed: feedback
+# (nbgrader's two steps, stated here, after it) and formgrader's submission view, whose exporter reads
+# HTMLExporter's settings. It runs once per page however many of these lists name it.
+c.GenerateFeedback.preprocessors = [
+    "autograder.preprocessors.sanitize.SanitizeSubmission",
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+c.HTMLExporter.preprocessors = ["autograder.preprocessors.sanitize.SanitizeSubmission"]
