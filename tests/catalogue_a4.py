@@ -151,6 +151,97 @@ def relu_derivative_where(x):
     return np.where(x > 0, 1.0, 0.0)
 
 
+# ------------------------------------------------------------------------------------------ sigmoid
+
+
+def _naive_sigmoid(x):
+    return 1 / (1 + np.exp(-x))  # np.exp(1000) overflows to inf for x = -1000: 1 / inf = 0, right
+
+
+@wrong("sigmoid", 0, "tanh")
+def sigmoid_is_tanh(x):
+    return np.tanh(x)
+
+
+@wrong("sigmoid", 0, "sigmoid(-x)")
+def sigmoid_sign_of_the_exponent(x):
+    return 1 / (1 + np.exp(x))
+
+
+@wrong("sigmoid", 0, "sigmoid(2x)")
+def sigmoid_of_2x_as_in_tanh(x):
+    return 1 / (1 + np.exp(-2 * x))
+
+
+@wrong("sigmoid", 0.5, "large |x|")
+def sigmoid_exp_x_over_one_plus_exp_x(x):
+    return np.exp(x) / (1 + np.exp(x))  # inf / inf = nan for x = 1000
+
+
+@wrong("sigmoid", 0.5, "in place")
+def sigmoid_in_place(x):
+    np.negative(x, out=x)
+    np.exp(x, out=x)
+    x += 1
+    return np.reciprocal(x, out=x)
+
+
+@right("sigmoid")
+def sigmoid_textbook(x):
+    return _naive_sigmoid(x)
+
+
+@right("sigmoid")
+def sigmoid_via_tanh(x):
+    return 0.5 * (1 + np.tanh(x / 2))
+
+
+@right("sigmoid")
+def sigmoid_via_logaddexp(x):
+    return np.exp(-np.logaddexp(0, -x))
+
+
+# ------------------------------------------------------------------------------- sigmoid_derivative
+
+
+@wrong("sigmoid_derivative", 0, "as if x were already sigmoid(x)")
+def sigmoid_derivative_of_the_activation(x):
+    return x * (1 - x)
+
+
+@wrong("sigmoid_derivative", 0, "tanh's pattern")
+def sigmoid_derivative_tanh_style(x):
+    s = _naive_sigmoid(x)
+    return 1 - s**2
+
+
+@wrong("sigmoid_derivative", 0, "the sigmoid itself")
+def sigmoid_derivative_returns_the_sigmoid(x):
+    return _naive_sigmoid(x)
+
+
+@wrong("sigmoid_derivative", 0, "multiply by s")
+def sigmoid_derivative_forgets_s(x):
+    return 1 - _naive_sigmoid(x)
+
+
+@wrong("sigmoid_derivative", 0.5, "large |x|")
+def sigmoid_derivative_from_exponentials(x):
+    e = np.exp(-x)
+    return e / (1 + e) ** 2  # inf / inf = nan for x = -1000
+
+
+@right("sigmoid_derivative")
+def sigmoid_derivative_textbook(x):
+    s = _naive_sigmoid(x)
+    return s * (1 - s)
+
+
+@right("sigmoid_derivative")
+def sigmoid_derivative_via_cosh(x):
+    return 0.25 / np.cosh(np.clip(x, -700, 700) / 2) ** 2
+
+
 # -------------------------------------------------------------------------------------- init_mlp
 
 

@@ -17,7 +17,7 @@ from notebooks import as_cell, by_id, grade_class_with, html_text, read, scores_
 
 A4 = "a4_mnist"
 AUTO = {f"{name}_tests": float(points) for name, points in checks.POINTS.items()}
-MANUAL = {"results_configurations": 2.0, "results_units_early_stopping": 2.0}
+MANUAL = {"results_configurations": 2.0, "results_units_early_stopping": 2.0, "results_batch_seeds_sigmoid": 3.0}
 
 # The grades the bundled examples must get, cell by cell (the demo prints these).
 EXPECTED = {
@@ -29,6 +29,8 @@ EXPECTED = {
         "tanh_tests": 0.5,  # the textbook formula: nan at |x| = 1000
         "tanh_derivative_tests": 0.5,  # right, but built on that tanh
         "relu_derivative_tests": 0.5,  # 1 at exactly 0
+        "sigmoid_tests": 0.5,  # e^x / (1 + e^x): nan at x = 1000
+        "sigmoid_derivative_tests": 0.5,  # right, but built on that sigmoid
         "init_mlp_tests": 0.5,  # float64 biases
         "softmax_cross_entropy_tests": 1.0,  # no max shift
         "sgd_momentum_update_tests": 0.0,  # goes uphill
@@ -93,6 +95,7 @@ def test_feedback_names_the_mistakes_and_shows_no_test_data(graded, course):
     assert "-0.5 points: relu_derivative is 1 at exactly x = 0" in text  # hidden checks say why they deduct
     assert "-0.5 points: init_mlp returned float64 arrays" in text
     assert "-1 point: softmax_cross_entropy returns nan/inf or wrong values for logits near +-800" in text
+    assert "-0.5 points: sigmoid returns nan/inf or wrong values for large |x|" in text
     assert "after one step w should be [0.9, 2.1]; got [1.1 1.9]" in text  # and failed visible tests say why
     assert "check_train(train)" in text and "check_mlp_backward(mlp_forward, mlp_backward)" in text
     assert "mlxtend" not in text and "default_rng(4" not in text  # test data stays in the package

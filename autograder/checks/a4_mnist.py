@@ -26,6 +26,8 @@ POINTS = {
     "tanh_derivative": 1,
     "relu": 1,
     "relu_derivative": 1,
+    "sigmoid": 1,
+    "sigmoid_derivative": 1,
     "init_mlp": 1,
     "mlp_forward": 2,
     "softmax_cross_entropy": 2,
@@ -187,6 +189,33 @@ def _judge_relu_derivative(cases, outcomes, report):
 
 
 check_relu_derivative = Check("relu_derivative", POINTS["relu_derivative"], lambda: _activation_cases(4102), _judge_relu_derivative)
+
+check_sigmoid = _activation_check(
+    "sigmoid",
+    ref.sigmoid,
+    [
+        (np.tanh, "that is tanh, with values in (-1, 1); the sigmoid 1 / (1 + e^-x) lies in (0, 1)"),
+        (lambda x: 1 / (1 + np.exp(x)), "that is sigmoid(-x): the exponent is -x, 1 / (1 + e^-x)"),
+        (lambda x: 1 / (1 + np.exp(-2 * x)), "that is sigmoid(2x): the sigmoid is 1 / (1 + e^-x), no factor 2"),
+    ],
+    "sigmoid returns nan/inf or wrong values for large |x| (e.g. e^x / (1 + e^x) is inf / inf = nan at x = 1000): "
+    "use 1 / (1 + np.exp(-x)), or write it so that exp only sees non-positive numbers",
+)
+check_sigmoid_derivative = _activation_check(
+    "sigmoid_derivative",
+    ref.sigmoid_derivative,
+    [
+        (lambda x: x * (1 - x), "you computed x (1 - x), as if x were already sigmoid(x); x is the pre-activation, so "
+         "use s (1 - s) with s = sigmoid(x)"),
+        (lambda x: _sigmoid(x) * (1 + _sigmoid(x)), "the sign is wrong: the derivative is s (1 - s) with s = sigmoid(x), "
+         "never above 1/4"),
+        (lambda x: 1 - _sigmoid(x) ** 2, "1 - s^2 is tanh's pattern; the sigmoid's derivative is s (1 - s) with s = sigmoid(x)"),
+        (lambda x: 1 - _sigmoid(x), "multiply by s: the derivative is s (1 - s) with s = sigmoid(x)"),
+        (_sigmoid, "that is the sigmoid itself; its derivative is s (1 - s) with s = sigmoid(x)"),
+    ],
+    "sigmoid_derivative returns nan/inf or wrong values for large |x| (x = +-1000, where the derivative is 0): "
+    "compute s (1 - s) from a sigmoid that is right there (s = sigmoid(x)), not from exponentials that overflow",
+)
 
 # ------------------------------------------------------------------------------------- init_mlp
 
@@ -1027,6 +1056,8 @@ CHECKS = {
         check_tanh_derivative,
         check_relu,
         check_relu_derivative,
+        check_sigmoid,
+        check_sigmoid_derivative,
         check_init_mlp,
         check_mlp_forward,
         check_softmax_cross_entropy,

@@ -45,6 +45,18 @@ def relu_derivative(x):
     return (x > 0).astype(x.dtype)
 
 
+def sigmoid(x):
+    """The logistic sigmoid 1 / (1 + e^-x) elementwise, with exp only ever seeing non-positive numbers (no overflow)."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def sigmoid_derivative(x):
+    """d sigmoid(x) / dx = sigmoid(x) (1 - sigmoid(x)), as a function of the pre-activation x."""
+    s = sigmoid(x)
+    return s * (1 - s)
+
+
 ACTIVATIONS = {"tanh": (tanh, tanh_derivative), "relu": (relu, relu_derivative)}
 
 
