@@ -25,7 +25,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from nbgrader.utils import determine_grade
 
-from autograder.examples import ExampleStudent, build_submission, example_students
+from autograder.examples import build_submission, example_students
 from autograder.preprocessors import sanitize
 from autograder.preprocessors.sanitize import (
     ALLOWED_MIMES,
@@ -36,7 +36,7 @@ from autograder.preprocessors.sanitize import (
     sanitize_markdown,
     sanitize_notebook,
 )
-from hostile import HONEST_MARKDOWN, HOSTILE_MARKDOWN, HOSTILE_OUTPUTS, MARK, PNG_1x1, hostile_notebook, page_problems
+from hostile import HONEST_MARKDOWN, HOSTILE_MARKDOWN, HOSTILE_OUTPUTS, MARK, PNG_1x1, hostile_notebook, hostile_student, page_problems
 from notebooks import ROOT
 
 A1 = "a1_helpers"
@@ -100,6 +100,21 @@ def test_hostile_markdown_is_inert_and_says_so(name):
     assert rendered_markdown_is_safe(sanitize._render_markdown(source))
     for template in ("formgrade", "feedback"):
         assert page_problems(render(nb, template)) == [], (template, source)
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_MARKDOWN))
+def test_each_fallback_for_markdown_is_safe_on_its_own(name):
+    """The rewrite of a cell is checked as rendered; the two fallbacks behind it (every ``&`` and ``<`` as text;
+    then the cell as a code block) are each safe by themselves too."""
+    source = HOSTILE_MARKDOWN[name]
+    assert rendered_markdown_is_safe(sanitize._render_markdown(sanitize._rewrite_markdown(source, {})))
+    assert rendered_markdown_is_safe(sanitize._render_markdown(sanitize._escape_everything(source)))
+    assert rendered_markdown_is_safe(sanitize._render_markdown(sanitize._as_code_block(source)))
+
+
+def test_a_cell_with_every_markdown_attack_stays_markdown():
+    source, note = sanitize_markdown("\n\n".join(HOSTILE_MARKDOWN.values()))
+    assert note.startswith("raw HTML in this cell was made inert") and "The rest of my answer." in source
 
 
 def test_markdown_keeps_the_students_words_as_text():
@@ -325,22 +340,6 @@ def test_the_preprocessor_runs_once_per_export_and_logs_what_it_removed(caplog):
 
 
 # -------------------------------------------------------------------------------- plain nbgrader, end to end
-
-
-def hostile_student(release_notebook: Path) -> str:
-    """Ada's right answers, with every catalogue entry shown from her relu cell and written into her integrity
-    declaration and a free markdown cell: the submission text."""
-    ada = next(s for s in example_students(A1) if s.student_id == "example-ada")
-    answers = dict(ada.answers)
-    shows = "\n".join(
-        f"display({{k: v for k, v in {bundle!r}.items() if k != 'metadata'}}, raw=True)" for bundle in HOSTILE_OUTPUTS.values()
-    )
-    answers["relu"] = "from IPython.display import display\n" + shows + "\n\n" + answers["relu"]
-    answers["integrity"] = "\n\n".join(HOSTILE_MARKDOWN.values())
-    nb = nbformat.reads(build_submission(release_notebook, ExampleStudent("mallory", A1, "", answers)), as_version=4)
-    free = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and "nbgrader" not in c.metadata)
-    nb.cells[free].source = HOSTILE_MARKDOWN["md-img-onerror"] + "\n\n" + nb.cells[free].source
-    return nbformat.writes(nb)
 
 
 @pytest.fixture(scope="module")

@@ -119,6 +119,17 @@ _TEX_ACTIVE = re.compile(
 )
 
 
+# The same in markdown source, where a backslash can also be written as a character reference.
+_TEX_ACTIVE_MARKDOWN = re.compile(
+    r"(?:\\|&(?:#0*92|#[xX]0*5[cC]|bsol);?)(?=(?:href|url|class|cssId|style|require|unicode|mmlToken|data|html|attr|bbox|"
+    r"texttip|mathtip|toggle)(?![A-Za-z]))"
+)
+
+
+def _neutralize_markdown_tex(text: str) -> str:
+    return _TEX_ACTIVE_MARKDOWN.sub(r"\\ ", text)
+
+
 def neutralize_tex(text: str) -> str:
     r"""``\href`` -> ``\ href``: a TeX control space and the letters; no backslash is left before the name."""
     return _TEX_ACTIVE.sub(r"\\ ", text)
@@ -131,9 +142,20 @@ _INVISIBLE = re.compile(r"[\x00-\x20\x7f-\x9f\u00ad\u200b-\u200f\u2028\u2029\u20
 REMOVED_URL = "#unsafe-link-removed"
 
 
+def _decoded(url: str) -> str:
+    """Character references decoded until none is left (mistune decodes ``&amp;#x61;`` down to ``a``), and
+    whitespace and control characters dropped, as browsers drop them from a URL's scheme."""
+    for _ in range(5):
+        decoded = html.unescape(url)
+        if decoded == url:
+            break
+        url = decoded
+    return _INVISIBLE.sub("", url)
+
+
 def _scheme(url: str) -> str | None:
-    """The scheme a browser would see: entities decoded, whitespace and control characters dropped."""
-    bare = _INVISIBLE.sub("", html.unescape(url)).lower()
+    """The scheme a browser would see."""
+    bare = _decoded(url).lower()
     if bare.startswith("<") and bare.endswith(">"):
         bare = bare[1:-1]
     m = _SCHEME.match(bare)
@@ -143,7 +165,7 @@ def _scheme(url: str) -> str | None:
 def _safe_relative(url: str) -> bool:
     """A relative address below the page (``fig.png``, ``#part``): not from the server's root (``/logout``,
     ``//host``) and not up the tree (``..``), which would address the Jupyter server's own pages."""
-    bare = urllib.parse.unquote(_INVISIBLE.sub("", html.unescape(url)))
+    bare = urllib.parse.unquote(_decoded(url))
     bare = bare[1:-1] if bare.startswith("<") and bare.endswith(">") else bare
     return not bare.startswith(("/", "\\")) and ".." not in bare
 
@@ -158,7 +180,7 @@ def safe_image(url: str, relative: bool = True) -> bool:
     """http(s), a png/jpeg/gif data URL, or (where allowed) a relative address below the page."""
     scheme = _scheme(url)
     if scheme == "data":
-        return bool(_IMAGE_DATA_URL.match(_INVISIBLE.sub("", html.unescape(url))))
+        return bool(_IMAGE_DATA_URL.match(_decoded(url)))
     return scheme in ("http", "https") or (relative and scheme is None and _safe_relative(url))
 
 
@@ -298,7 +320,32 @@ _MATH = re.compile(
     r"|(?s:\\begin\{([a-z]*\*?)\}.*?\\end\{\1\})"
 )
 _INTERESTING = re.compile(r"[\\$`<\]]")
-_LINK_DESTINATION = re.compile(r"\]\(([ \t]*\n?[ \t]*)(<[^<>\n]*>|[^\s()<]*(?:\([^\s()]*\)[^\s()<]*)*)")
+_LINK_OPEN = re.compile(r"\]\(([ \t]*\n?[ \t]*)")
+
+
+def _link_destination(text: str, start: int) -> int:
+    """Where a link destination starting at ``start`` ends, as CommonMark reads it: ``<...>``, or up to
+    whitespace or an unbalanced ``)``, with backslash escapes and nested parentheses."""
+    if text.startswith("<", start):
+        end = text.find(">", start)
+        newline = text.find("\n", start)
+        return end + 1 if end >= 0 and (newline < 0 or end < newline) else start
+    depth, i = 0, start
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and i + 1 < len(text):
+            i += 2
+            continue
+        if char.isspace() or ord(char) < 32:
+            break
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            if depth == 0:
+                break
+            depth -= 1
+        i += 1
+    return i
 _REFERENCE = re.compile(r"^((?:[ \t]*>)*[ \t]{0,3}\[[^\]\n]+\]:[ \t]*\n?[ \t]*)(<[^<>\n]*>|\S+)", re.M)
 
 
@@ -344,14 +391,14 @@ def _rewrite_inline(text: str, attachments: dict) -> str:
     while True:
         m = _INTERESTING.search(text, position)
         if not m:
-            out.append(neutralize_tex(text[position:]))
+            out.append(_neutralize_markdown_tex(text[position:]))
             break
         at = m.start()
-        out.append(neutralize_tex(text[position:at]))
+        out.append(_neutralize_markdown_tex(text[position:at]))
         char = text[at]
         math = _MATH.match(text, at) if char in "$\\" else None
         if math:
-            out.append(neutralize_tex(math.group(0)))
+            out.append(_neutralize_markdown_tex(math.group(0)))
             position = math.end()
         elif char == "\\":
             # A backslash escape: \< \` \$ \[ ... stay literal characters, as markdown reads them.
@@ -379,12 +426,13 @@ def _rewrite_inline(text: str, attachments: dict) -> str:
                 out.append("<")
                 position = at + 1
         else:  # "]": a link's destination
-            link = _LINK_DESTINATION.match(text, at)
+            link = _LINK_OPEN.match(text, at)
             if link:
-                image = _is_image_link(text, at)
-                url = link.group(2)
-                out.append("](" + link.group(1) + (url if _safe_destination(url, image, attachments) else REMOVED_URL))
-                position = link.end()
+                end = _link_destination(text, link.end())
+                url = text[link.end() : end]
+                safe = _safe_destination(url, _is_image_link(text, at), attachments)
+                out.append("](" + link.group(1) + (url if safe else REMOVED_URL))
+                position = end
             else:
                 out.append("]")
                 position = at + 1
