@@ -24,15 +24,16 @@ MARK = "PWNED"
 
 
 def payload(name: str) -> str:
-    """JavaScript (no double quotes, so it fits any attribute) that marks the page and writes pwned-<name>.txt."""
+    """JavaScript (no double quotes, so it fits any attribute) that marks the page and writes pwned-<name>.txt
+    (where the page may read its cookie: a sandboxed page only gets the marks)."""
     return (
         "(function(){"
         f"console.log('{MARK}-{name}');"
         f"window.__pwned=(window.__pwned||[]).concat(['{name}']);"
-        "var m=document.cookie.match(/_xsrf=([^;]+)/);"
+        "try{var m=document.cookie.match(/_xsrf=([^;]+)/);"
         f"fetch('/api/contents/pwned-{name}.txt',{{method:'PUT',credentials:'same-origin',"
         "headers:{'Content-Type':'application/json','X-XSRFToken':m?decodeURIComponent(m[1]):''},"
-        "body:JSON.stringify({type:'file',format:'text',content:'pwned'})});"
+        "body:JSON.stringify({type:'file',format:'text',content:'pwned'})})}catch(e){}"
         f"alert('{MARK}-{name}')"
         "})()"
     )
@@ -147,6 +148,24 @@ def hostile_notebook():
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
     })
     return nb
+
+
+def hostile_student(release_notebook) -> str:
+    """Ada's right answers, with every catalogue entry shown from her relu cell and written into her integrity
+    declaration and a free markdown cell: the submission text."""
+    from autograder.examples import ExampleStudent, build_submission, example_students
+
+    ada = next(s for s in example_students("a1_helpers") if s.student_id == "example-ada")
+    answers = dict(ada.answers)
+    shows = "\n".join(
+        f"display({{k: v for k, v in {bundle!r}.items() if k != 'metadata'}}, raw=True)" for bundle in HOSTILE_OUTPUTS.values()
+    )
+    answers["relu"] = "from IPython.display import display\n" + shows + "\n\n" + answers["relu"]
+    answers["integrity"] = "\n\n".join(HOSTILE_MARKDOWN.values())
+    nb = nbformat.reads(build_submission(release_notebook, ExampleStudent("mallory", "a1_helpers", "", answers)), as_version=4)
+    free = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and "nbgrader" not in c.metadata)
+    nb.cells[free].source = HOSTILE_MARKDOWN["md-img-onerror"] + "\n\n" + nb.cells[free].source
+    return nbformat.writes(nb)
 
 
 # --------------------------------------------------------------------------- where attacker text landed in a page

@@ -6,7 +6,14 @@ through Playwright) plays:
   a student, who opens a1, fills in relu, runs it and its visible tests, and reads nbgrader's Validate
   verdict (failing cells named; a complete notebook passes);
   an instructor, who opens formgrader from the Nbgrader menu and finds the assignment, the students and
-  the graded submissions with the scores the gradebook holds.
+  the graded submissions with the scores the gradebook holds;
+  a hostile student, graded in the same run, whose relu cell displays every output of tests/hostile.py's
+  catalogue (script, handlers, SVG, JavaScript, frames, forms, overlays, MathJax links) and whose integrity
+  declaration and a free markdown cell carry every markdown attack: the instructor opens that submission in
+  formgrader (as stored, and as an autograded notebook stored before the sanitizer existed would be) and the
+  student opens their feedback page, and no script of theirs runs (no console mark, no dialog, no
+  window.__pwned, no file written through /api/contents, no request for one), while the same script run by
+  the test itself in those pages does all of that.
 Every step leaves a screenshot in test-output/browser/ (git-ignored) for a reviewer to look at, also the
 step that failed (its name ends in -FAILED). Skips only when Playwright or Chromium cannot start here.
 """
@@ -23,12 +30,14 @@ from autograder import cli
 from autograder.checks import a1_helpers as a1_checks
 from autograder.examples import example_students
 from browser import CHROMIUM_FLAGS, INSTALL_CHROMIUM, INSTALL_PLAYWRIGHT, JupyterLab, chromium_executable
+from hostile import MARK, hostile_cells, hostile_student, page_problems, payload
 from notebooks import ROOT, copy_course, nbgrader_meta
 
 sync_api = pytest.importorskip("playwright.sync_api", reason=f"playwright is not installed: {INSTALL_PLAYWRIGHT}")
 expect = sync_api.expect
 
 A1 = "a1_helpers"
+MALLORY = "mallory"  # the hostile student
 SHOTS = ROOT / "test-output" / "browser"
 RELU_BODY = "return np.maximum(x, 0)"
 TIMINGS = {}
@@ -92,6 +101,9 @@ def course(tmp_path_factory):
     with timed("release and examples"):
         cli.main(["--course", str(root), "release", A1])
         cli.main(["--course", str(root), "examples", A1])
+        hostile = course.submitted_notebook(MALLORY, A1)
+        hostile.parent.mkdir(parents=True)
+        hostile.write_text(hostile_student(course.release_notebook(A1)))
     with timed("grading"):
         cli.main(["--course", str(root), "grade", A1, "--jobs", "2"])
     return course
@@ -291,3 +303,102 @@ def test_instructor_sees_the_graded_submissions_in_formgrader(page, lab, course)
         frame.get_by_text("Show All Names").click()  # submissions are anonymous ("Submission #1") until then
         expect(frame.locator("tbody tr td.name a.name-shown").first).to_be_visible()
         assert _table(frame, "td.name a.name-shown") == notebooks
+
+
+# ---------------------------------------------------------------------------------------- a hostile student
+
+
+class Marks:
+    """What a script of the student's would leave in the browser: console messages and dialogs with the
+    marker, and requests for pwned-*.txt. Dialogs are dismissed (an alert would block the page)."""
+
+    def __init__(self, page):
+        self.console, self.dialogs, self.requests = [], [], []
+        page.on("console", lambda message: self.console.append(message.text) if MARK in message.text else None)
+        page.on("dialog", self._dialog)
+        page.on("request", lambda request: self.requests.append(request.url) if "pwned" in request.url else None)
+
+    def _dialog(self, dialog):
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def clear(self):
+        self.console.clear(), self.dialogs.clear(), self.requests.clear()
+
+    def __bool__(self):
+        return bool(self.console or self.dialogs or self.requests)
+
+    def __repr__(self):
+        return f"console={self.console[:5]} dialogs={self.dialogs[:5]} requests={self.requests[:5]}"
+
+
+def _pwned_files(course):
+    return sorted(str(p.relative_to(course.root)) for p in course.root.rglob("pwned-*"))
+
+
+def _settle(page):
+    """Let handlers fire: images fail to load (onerror), the page's own scripts and timers run."""
+    page.wait_for_load_state("load")
+    page.wait_for_timeout(1500)
+
+
+def _expect_no_script_ran(page, course, marks, where):
+    assert page.evaluate("typeof window.__pwned") == "undefined", f"{where}: window.__pwned = {page.evaluate('window.__pwned')}"
+    assert not marks, f"{where}: {marks!r}"
+    assert _pwned_files(course) == [], f"{where}: files written through the contents API"
+
+
+def _control(page, course, marks, name, writes_file):
+    """The same script, run by the test in this page, is seen by every detector: so their silence means something."""
+    page.evaluate(payload(name))
+    expect(page.locator("body")).to_be_visible()
+    deadline = time.monotonic() + 15
+    while writes_file and not (course.root / f"pwned-{name}.txt").exists() and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    page.wait_for_timeout(300)
+    assert any(f"{MARK}-{name}" in text for text in marks.console), marks
+    assert page.evaluate("window.__pwned") == [name]
+    if writes_file:
+        assert (course.root / f"pwned-{name}.txt").exists() and marks.dialogs == [f"{MARK}-{name}"], marks
+        (course.root / f"pwned-{name}.txt").unlink()
+    marks.clear()
+
+
+def test_a_hostile_submission_runs_no_script_in_formgrader_or_its_feedback(page, lab, course):
+    """Formgrader's view of the hostile student's submission and their feedback page, in Chromium."""
+    with course.gradebook() as gb:
+        submission = gb.find_submission_notebook(A1, A1, MALLORY)
+        submission_id, hostile_scores = submission.id, {g.name: g.score for g in submission.grades if g.name.endswith("_tests")}
+        ada = {g.name: g.score for g in gb.find_submission_notebook(A1, A1, "example-ada").grades if g.name.endswith("_tests")}
+    full = {f"{name}_tests": float(points) for name, points in a1_checks.POINTS.items()}
+    assert ada == full and hostile_scores == full  # the honest student, and the hostile one's right answers, full marks
+    stored = course.autograded_notebook(MALLORY, A1)
+    feedback = course.feedback_html(MALLORY, A1)
+    assert page_problems(feedback.read_text()) == [] and MARK in feedback.read_text()
+    marks = Marks(page)
+    view = lab.url(f"formgrader/submissions/{submission_id}/")
+
+    with step(page, "09-formgrader-hostile-submission"), timed("hostile submission in formgrader"):
+        page.goto(view)
+        _settle(page)
+        expect(page.locator("body")).to_contain_text("My answer.")  # the student's words, as text
+        expect(page.locator("body")).to_contain_text("[nnfs-course sanitizer]")  # and what was removed, said
+        _expect_no_script_ran(page, course, marks, "formgrader, stored notebook")
+        _control(page, course, marks, "control-formgrader", writes_file=True)
+
+    with step(page, "10-formgrader-notebook-stored-before-the-sanitizer"):
+        nb = nbformat.read(str(stored), as_version=4)
+        nb.cells.extend(hostile_cells())  # as an autograded notebook stored before sanitizing would hold them
+        nbformat.write(nb, str(stored))
+        page.goto(view)
+        _settle(page)
+        expect(page.locator("body")).to_contain_text("[nnfs-course sanitizer]")
+        _expect_no_script_ran(page, course, marks, "formgrader, unsanitized notebook")
+
+    with step(page, "11-feedback-page-of-the-hostile-student"), timed("hostile feedback page"):
+        page.goto(lab.url(f"files/feedback/{MALLORY}/{A1}/{A1}.html"))
+        _settle(page)
+        expect(page.locator("body")).to_contain_text("My answer.")
+        _expect_no_script_ran(page, course, marks, "feedback page")
+        # Jupyter serves /files/ in a sandbox (scripts, no same-origin, no dialogs): the control sees the mark only.
+        _control(page, course, marks, "control-feedback", writes_file=False)
