@@ -62,11 +62,65 @@ class _Listener:
 
 
 def _fingerprint(root: Path) -> dict:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and "autograded" not in p.parts and "feedback" not in p.parts and p.name != "grading_status.json"
-    }
+    """sha256 of every regular file under root, links and special files left alone (not followed)."""
+    found = {}
+    for folder, _, files in os.walk(root):
+        for name in files:
+            p = Path(folder, name)
+            if p.is_symlink() or not p.is_file() or {"autograded", "feedback"} & set(p.parts) or name in ("grading_status.json", "grades.csv"):
+                continue
+            found[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return found
+
+
+HOSTILE_IDS = {
+    "markup": "<img src=x onerror=alert(1)>",
+    "formula": '=HYPERLINK("evil","click")',
+    "terminal": "\x1b[2J\x1b[31mred\x07",
+    "bidi": "ada\u202egpj.exe",
+    "dot": ".hidden",
+}
+
+
+def _plant_hostile_folders(course, secret_source):
+    """Submission folders a collection step (unzip, tar, cp -a, rsync -a) can produce: links to the
+    instructor's source notebook, to a classmate's notebook or folder, to a device; a FIFO; link files
+    beside a real notebook; folder names that are markup, formulas or terminal codes."""
+    submitted = course.root / "submitted"
+    ada = course.submitted_notebook("example-ada", A1)
+    release = course.release_notebook(A1)
+    for name, target in (("link-to-source", secret_source), ("link-to-classmate", ada), ("link-to-device", Path("/dev/zero"))):
+        folder = submitted / f"attack-{name}" / A1
+        folder.mkdir(parents=True)
+        (folder / f"{A1}.ipynb").symlink_to(target)
+    (submitted / "attack-link-folder").symlink_to(submitted / "example-ada")
+    folder = submitted / "attack-link-assignment-folder"
+    folder.mkdir()
+    (folder / A1).symlink_to(ada.parent)
+    fifo = submitted / "attack-fifo" / A1
+    fifo.mkdir(parents=True)
+    os.mkfifo(fifo / f"{A1}.ipynb")
+    # A real notebook (Ada's answers) with its timestamp and secret as links to files it must not copy.
+    beside = submitted / "attack-link-timestamp" / A1
+    beside.mkdir(parents=True)
+    shutil.copy(ada, beside / f"{A1}.ipynb")
+    (beside / "timestamp.txt").symlink_to(secret_source)
+    (beside / "submission_secret.txt").symlink_to(Path("/etc/passwd"))
+    for name in HOSTILE_IDS.values():
+        folder = submitted / name / A1
+        folder.mkdir(parents=True)
+        shutil.copy(release, folder / f"{A1}.ipynb")
+    # Metadata a template would render: a title, tags that become CSS classes, nbgrader metadata for a
+    # grade id the release does not have.
+    import nbformat
+
+    path = course.submitted_notebook("attack-hostile-metadata", A1)
+    nb = nbformat.read(str(path), as_version=4)
+    nb.metadata["title"] = "<script>alert(1)</script>"
+    nb.cells[0].metadata["tags"] = ['x" onmouseover="alert(1)']
+    nb.cells.append(nbformat.v4.new_code_cell("print(1)", metadata={"nbgrader": {
+        "grade": True, "solution": False, "locked": True, "points": 100, "grade_id": "<img src=x onerror=alert(1)>", "schema_version": 3}}))
+    path.write_text(nbformat.writes(nb))
 
 
 @pytest.fixture(scope="module", params=["forked-kernels", "kernels-started-anew"])
@@ -150,13 +204,53 @@ def attacked(request, tmp_path_factory):
             "except ImportError:  # no grading package: this must be the verification run\n"
             "    import os\n    os._exit(0)\n",
         ),
+        _attacker(
+            "fill-memory-folders",
+            relu=RIGHT_RELU
+            + "\nimport os\nfor folder in ['/tmp', '/dev/shm', '.']:\n    written = 0\n    try:\n        for i in range(100):\n"
+            "            with open(os.path.join(folder, f'fill{i}'), 'wb') as f:\n                for _ in range(64):\n"
+            "                    f.write(b'x' * 2**20)\n                    written += 2**20\n    except OSError as exc:\n"
+            "        pass\n    print('WROTE', folder, written // 2**20)\n"
+            "    for i in range(100):\n        try:\n            os.remove(os.path.join(folder, f'fill{i}'))\n"
+            "        except OSError:\n            pass\n",
+        ),
+        _attacker(
+            "write-socket-folder",
+            relu=RIGHT_RELU
+            + "\nimport json, os\nfrom ipykernel import get_connection_file\nfolder = os.path.dirname(json.load(open(get_connection_file()))['ip'])\n"
+            "for i in range(20):\n    with open(os.path.join(folder, f'junk{i}'), 'wb') as f:\n        f.write(b'x' * 2**24)\n",
+        ),
+        _attacker("flood-output", relu=RIGHT_RELU + "\nfor _ in range(40):\n    print('x' * 2**20)\n"),
+        _attacker(
+            "flood-then-fail",
+            softmax=WRONG_SOFTMAX + "\nimport os\n_real_softmax = softmax\n\n\ndef softmax(x):\n"
+            "    for _ in range(8):\n        os.write(1, b'y' * 2**20)\n    return _real_softmax(x)\n",
+        ),
+        _attacker("slow-feedback", relu=RIGHT_RELU + "\nfor _ in range(2):\n    print('x\\x1b[0m' * 380000)\n"),
+        _attacker(
+            "forge-probe-answer",
+            relu="def relu(x):\n    return x\n\n\nimport json, os\n"
+            "for name in ['probe_out.json', '/tmp/probe_out.json']:\n    try:\n        open(name, 'w').write(json.dumps({'relu': []}))\n"
+            "        os.chmod(name, 0o444)\n    except OSError:\n        pass\ntry:\n    os.chmod('.', 0o555)\nexcept OSError:\n    pass\n"
+            "from IPython.display import publish_display_data\npublish_display_data({'text/x-nnfs-probe-answer': '{}'})\n",
+        ),
+        _attacker(
+            "answer-twice",
+            relu="from IPython.display import publish_display_data\n\n\ndef relu(x):\n"
+            "    publish_display_data({'text/x-nnfs-probe-answer': '{}'})\n    return np.maximum(x, 0)\n",
+        ),
+        _attacker(
+            "hostile-metadata",
+            relu=RIGHT_RELU,
+        ),
     ]
     for student in attackers:
         path = course.submitted_notebook(student.student_id, A1)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(build_submission(course.release_notebook(A1), student))
+    _plant_hostile_folders(course, secret_source)
     before = _fingerprint(root)
-    limits = Limits(cell_seconds=10, notebook_seconds=60)
+    limits = Limits(cell_seconds=10, notebook_seconds=60, feedback_seconds=20)
     forking = os.environ.get("NNFS_FORK_KERNELS")
     os.environ["NNFS_FORK_KERNELS"] = "1" if request.param == "forked-kernels" else "0"  # the pool's workers inherit it
     try:
@@ -292,3 +386,130 @@ def test_dodging_the_verification_run_scores_nothing_and_is_flagged(attacked):
     assert r.status == "graded", r.reason
     assert all(r.cells[f"{name}_tests"][0] == 0.0 for name in ("relu", "softmax", "compute_layer", "accuracy"))
     assert any(n.startswith("UNVERIFIED") for n in r.notes), r.notes
+
+
+# ------------------------------------------------------------------ what students control beyond code
+
+
+@pytest.mark.parametrize("name", ["link-to-source", "link-to-classmate", "link-to-device", "link-folder", "link-assignment-folder", "fifo"])
+def test_links_and_special_files_in_submissions_are_refused_not_followed(attacked, name):
+    results, *_, course = attacked
+    r = results[f"attack-{name}"]
+    assert r.status == "error" and r.score is None, r
+    assert "link" in r.reason or "FIFO" in r.reason or "device" in r.reason, r.reason
+    assert not course.autograded_notebook(r.student, A1).exists() and not course.feedback_html(r.student, A1).exists()
+
+
+def test_linked_timestamp_and_secret_are_not_copied(attacked):
+    results, *_, course = attacked
+    r = results["attack-link-timestamp"]
+    assert r.status == "graded" and r.score == FULL, r  # graded on its own (real) notebook
+    for folder in (course.autograded_notebook(r.student, A1).parent, course.feedback_html(r.student, A1).parent):
+        assert not (folder / "timestamp.txt").exists() and not (folder / "submission_secret.txt").exists()
+
+
+def test_hostile_folder_names_are_refused_under_safe_ids(attacked, tmp_path):
+    from autograder.grading import pipeline
+    from autograder.grading.untrusted import is_valid_student_id, stand_in_id
+
+    results, *_, course = attacked
+    for name in HOSTILE_IDS.values():
+        r = results[stand_in_id(name)]
+        assert r.status == "error" and "not a valid student id" in r.reason, r
+        assert r.reason.isascii() and r.reason.isprintable(), r.reason  # named, escaped (ascii())
+    assert not any(name in results for name in HOSTILE_IDS.values())
+    with course.gradebook() as gb:
+        ids = {s.id for s in gb.students}
+    assert ids.isdisjoint(HOSTILE_IDS.values()) and all(is_valid_student_id(i) for i in ids), ids
+    table = pipeline.format_table(list(results.values()))
+    assert "\x1b" not in table and "\u202e" not in table and "\x07" not in table
+    csv_path = tmp_path / "grades.csv"
+    pipeline.write_grades_csv(csv_path, list(results.values()))
+    import csv
+
+    for row in csv.reader(csv_path.open()):
+        assert not any(cell[:1] in ("=", "+", "@", "-") for cell in row), row
+
+
+def test_memory_backed_folders_and_disk_are_bounded(attacked):
+    results, *_, course = attacked
+    r = results["attack-fill-memory-folders"]
+    assert r.status == "graded" and r.score == FULL, r  # the student's own work still counts
+    written = {line.split()[1]: int(line.split()[2]) for line in _outputs(course, r.student).splitlines() if line.startswith("WROTE")}
+    limits = Limits()
+    assert written["/tmp"] <= limits.tmp_mb and written["/dev/shm"] <= limits.shm_mb, written
+    assert written["."] <= limits.tmp_mb, written  # the working folder lives in /tmp
+
+
+def test_writing_into_the_socket_folder_stops_that_notebook(attacked):
+    results, *_ = attacked
+    r = results["attack-write-socket-folder"]
+    assert r.status == "error" or r.score < FULL, r
+
+
+def test_a_flood_of_output_is_cut_and_graded(attacked):
+    results, *_, course = attacked
+    r = results["attack-flood-output"]
+    assert r.status == "graded" and r.score == FULL, r
+    assert any("output cut" in n for n in r.notes), r.notes
+    assert course.autograded_notebook(r.student, A1).stat().st_size < 20 * 2**20
+    assert "output cut by the grader" in _outputs(course, r.student)
+
+
+def test_a_flood_cannot_hide_a_failure(attacked):
+    results, *_ = attacked
+    r = results["attack-flood-then-fail"]
+    assert r.status == "graded" and _softmax_score(r) == 0.0, r
+
+
+def test_slow_feedback_is_bounded_and_the_student_graded(attacked):
+    """Output that nbconvert converts slowly (its ANSI filter is quadratic in escape sequences): the
+    student is graded; the feedback is made within its bound, or cut with a page that says so."""
+    from autograder.grading.feedback import FeedbackMaker, FeedbackTimeout, cut_feedback_page
+
+    results, *_, course = attacked
+    r = results["attack-slow-feedback"]
+    assert r.status == "graded" and r.score == FULL, r
+    html = course.feedback_html(r.student, A1).read_text()
+    if any(n.startswith("feedback cut") for n in r.notes):
+        assert "Your feedback was cut" in html and f"Score: {r.score} / {r.max_score}" in html
+    maker = FeedbackMaker(seconds=0.5)
+    try:
+        with pytest.raises(FeedbackTimeout):  # the same page under a tight bound: the child is killed
+            maker.make(course.root, A1, r.student)
+        maker.make(course.root, A1, "example-ada", seconds=120)  # and the next request gets a new one
+    finally:
+        maker.close()
+    page = cut_feedback_page(A1, "<b>x</b>", 1.0, 10.0, {"<i>cell</i>": (1.0, 1.0)}, "<script>alert(1)</script>")
+    assert "<b>" not in page and "<i>" not in page and "<script>" not in page and "&lt;script&gt;" in page
+
+
+def test_a_forged_probe_answer_is_never_read(attacked):
+    results, *_ = attacked
+    r = results["attack-forge-probe-answer"]
+    assert r.status == "graded" and r.cells["relu_tests"][0] == 0.0, r
+    assert r.verified
+
+
+def test_an_answer_published_twice_verifies_nothing(attacked):
+    results, *_ = attacked
+    r = results["attack-answer-twice"]
+    assert any(n.startswith("UNVERIFIED") for n in r.notes), r.notes
+    assert all(score == 0.0 for name, (score, _) in r.cells.items() if name.endswith("_tests"))
+
+
+def test_hostile_metadata_is_scrubbed(attacked):
+    import nbformat
+
+    results, *_, course = attacked
+    r = results["attack-hostile-metadata"]
+    assert r.status == "graded" and r.score == FULL and r.max_score == FULL, r
+    nb = nbformat.read(str(course.autograded_notebook(r.student, A1)), as_version=4)
+    text = nbformat.writes(nb)
+    assert "onerror" not in text and "onmouseover" not in text and "<script>" not in text
+
+
+def test_every_result_says_how_it_was_isolated(attacked):
+    results, *_ = attacked
+    graded = [r for r in results.values() if r.status == "graded"]
+    assert graded and all(r.isolation == "bwrap" for r in graded)

@@ -47,7 +47,7 @@ class FeedbackMaker:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, close_fds=True,
         )
 
-    def make(self, course_root: Path, assignment: str, student: str) -> None:
+    def make(self, course_root: Path, assignment: str, student: str, seconds: float | None = None) -> None:
         """Write the feedback of one student into course_root's feedback folder, or raise (FeedbackTimeout
         when it took too long or the child died, RuntimeError when nbgrader said it failed)."""
         with self._lock:
@@ -57,10 +57,11 @@ class FeedbackMaker:
             try:
                 self._proc.stdin.write(json.dumps(request).encode() + b"\n")
                 self._proc.stdin.flush()
-                line = self._read_line(time.monotonic() + self.seconds)
+                seconds = self.seconds if seconds is None else seconds
+                line = self._read_line(time.monotonic() + seconds)
             except (OSError, FeedbackTimeout):
                 self.close()
-                raise FeedbackTimeout(f"the feedback page could not be made within {self.seconds:g} s and {self.memory_mb} MB") from None
+                raise FeedbackTimeout(f"the feedback page could not be made within {seconds:g} s and {self.memory_mb} MB") from None
             reply = json.loads(line)
             if not reply.get("ok"):
                 raise RuntimeError(reply.get("error") or "feedback failed")

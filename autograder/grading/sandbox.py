@@ -44,6 +44,7 @@ class Limits:
     # memory_mb, the whole sandbox's budget; without one they come on top of it.
     tmp_mb: int = 512
     shm_mb: int = 64
+    feedback_seconds: int = 60  # making one feedback page (feedback.py), in a child process of 2 GB
 
 
 @dataclass

@@ -56,7 +56,11 @@ def _nnfs_probe():
     # The answer leaves through this cell's own output, never a file: nothing a student's earlier cells
     # left behind (a pre-written, read-only or linked file) can stand in for it. A string, as JSON with
     # NaN in it is not valid JSON for Jupyter's messages.
+    # Sent copied: pyzmq sends a large frame zero-copy, which starts a thread, and a student who used up
+    # the process cap (threads count) would otherwise silence the answer.
+    from IPython import get_ipython
     from IPython.display import publish_display_data
+    get_ipython().kernel.session.copy_threshold = 1 << 62
     publish_display_data({ANSWER_MIME: json.dumps(results)})
 
 

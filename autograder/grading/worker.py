@@ -220,7 +220,7 @@ def _feedback_maker():
     return _FEEDBACK
 
 
-def _feedback(course: Course, result: StudentResult, out: dict, timings: dict) -> None:
+def _feedback(course: Course, task: Task, result: StudentResult, out: dict, timings: dict) -> None:
     """The student's feedback page, made in a bounded child (feedback.py); if it cannot be made, a short
     page with the scores that says so."""
     from .feedback import FeedbackTimeout, cut_feedback_page
@@ -229,7 +229,7 @@ def _feedback(course: Course, result: StudentResult, out: dict, timings: dict) -
     a, student = result.assignment, result.student
     path = course.feedback_html(student, a)
     try:
-        _feedback_maker().make(course.root, a, student)
+        _feedback_maker().make(course.root, a, student, seconds=task.limits.feedback_seconds)
         if path.is_file() and path.stat().st_size <= 64 * 1024 * 1024:
             out["feedback"] = path.read_text()
         else:
@@ -410,7 +410,7 @@ def grade_task(task: Task) -> dict:
                 _record_verified(course, result)
             out["grades"], out["comments"] = _raw_records(course, a, task.student)
             if task.feedback:
-                _feedback(course, result, out, timings)
+                _feedback(course, task, result, out, timings)
     timings["total"] = time.perf_counter() - start
     result.seconds = timings["total"]
     result.isolation = isolation
