@@ -44,3 +44,14 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 c.HTMLExporter.preprocessors = ["autograder.preprocessors.sanitize.SanitizeSubmission"]
+
+# Late submissions (autograder/term/deadlines.py): nbgrader's AssignLatePenalties with the course's plugin, which
+# has nbgrader's methods ('none', 'zero') and two more: 'subtract' (subtract_points once) and 'per_day'
+# (percent_per_day percent of the score per started day late, at most max_percent), with a hard cut-off after
+# cutoff_days (0: none). `nnfs export` and `nnfs grade` apply it to the verified scores, from the raw score each
+# time (never twice); due dates: `nnfs due`, extensions: `nnfs extend`.
+c.AssignLatePenalties.plugin_class = "autograder.term.deadlines.LatePenalty"
+c.LatePenalty.penalty_method = "per_day"
+c.LatePenalty.percent_per_day = 10
+c.LatePenalty.max_percent = 50
+c.LatePenalty.cutoff_days = 7

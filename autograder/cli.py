@@ -65,13 +65,20 @@ def _grade(course: Course, assignments: list[str], students, args=None) -> list:
     return results
 
 
-def _export(course: Course, results) -> None:
+def _export(course: Course, results, args=None) -> None:
+    from .term import lms, penalties, roster
+
     everything = pipeline.save_results(course, results)
-    everything = pipeline.save_results(course, pipeline.with_gradebook_scores(course, everything))
-    pipeline.write_grades_csv(course.root / "grades.csv", everything)
+    # The gradebook's scores now (manual grades included), then late penalties on them (from the raw score).
+    everything = pipeline.save_results(course, penalties.apply(course, pipeline.with_gradebook_scores(course, everything)))
+    names = roster.names(course)
+    pipeline.write_grades_csv(course.root / "grades.csv", everything, names)
     print()
-    print(pipeline.format_table(everything))
+    print(pipeline.format_table(everything, names))
     print(f"\ngrades.csv and feedback/ written under {course.root}")
+    if args is not None and any(getattr(args, k, None) for k in ("canvas", "moodle", "wide")):
+        for path in lms.export(course, everything, course.assignments(), args.canvas, args.moodle, args.wide, args.missing_as_zero):
+            print(f"{path} written")
 
 
 def cmd_grade(course: Course, args) -> None:
@@ -79,7 +86,7 @@ def cmd_grade(course: Course, args) -> None:
 
 
 def cmd_export(course: Course, args) -> None:
-    _export(course, [])
+    _export(course, [], args)
 
 
 def _prepare_quick_mnist() -> None:
@@ -121,6 +128,7 @@ def main(argv=None) -> int:
     _quiet_library_warnings()
     parser = argparse.ArgumentParser(prog="nnfs", description=__doc__.splitlines()[0])
     parser.add_argument("--course", type=Path, default=Path.cwd(), help="course root (default: current folder)")
+    parser.add_argument("--by", help="who is making the changes, for the audit trail (default: the OS user)")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, fn, help_text in [
         ("demo", cmd_demo, "release every assignment, grade the bundled example students, print the gradebook"),
@@ -143,7 +151,21 @@ def main(argv=None) -> int:
             p.add_argument("--notebook-timeout", type=int, default=GRADE_DEFAULTS["notebook_timeout"], help="seconds per notebook")
             p.add_argument("--memory-mb", type=int, default=GRADE_DEFAULTS["memory_mb"], help="memory cap per sandbox")
             p.add_argument("--allow-unsandboxed", action="store_true", help="let cluster workers without bubblewrap grade (unsafe)")
+        if name == "export":
+            p.add_argument("--canvas", type=Path, help="also write a Canvas gradebook import CSV here")
+            p.add_argument("--moodle", type=Path, help="also write a Moodle grade import CSV here")
+            p.add_argument("--wide", type=Path, help="also write a wide CSV (one row per student) here")
+            p.add_argument("--missing-as-zero", action="store_true", help="write 0, not a blank, for missing or failed submissions")
+    from .term import audit, commands
+
+    def add(name, fn, help_text):
+        p = sub.add_parser(name, help=help_text)
+        p.set_defaults(fn=fn)
+        return p
+
+    commands.add_parsers(sub, add)
     args = parser.parse_args(argv)
+    audit.set_actor(args.by)
     course = Course(args.course)
     if not course.assignments():
         parser.error(f"{course.root} has no source/<assignment>/<assignment>.ipynb: is it the course root?")

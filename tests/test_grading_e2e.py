@@ -234,8 +234,8 @@ def test_grades_csv_and_table(graded, course, tmp_path):
     csv_path = tmp_path / "grades.csv"
     pipeline.write_grades_csv(csv_path, everything)
     rows = csv_path.read_text().splitlines()
-    assert rows[0] == "student_id,assignment,score,max_score,status,notes"
-    assert "example-ada,a1_helpers,10,10,graded," in rows
+    assert rows[0] == "student_id,assignment,score,max_score,status,notes,name,raw_score,late_penalty,hours_late"
+    assert "example-ada,a1_helpers,10,10,graded,,,10,," in rows
     assert any(r.startswith("example-dan,a1_helpers,,,error,") for r in rows)
     table = pipeline.format_table(everything)
     assert "example-bob" in table and "3 / 10" in table and "ERROR" in table

@@ -159,6 +159,9 @@ def merge(course: Course, assignment: str, payload: dict) -> StudentResult:
                 if name in result.cells and record["auto_score"] is not None:
                     grade.auto_score = result.cells[name][0]  # the verified score where there is one
             gb.db.commit()
+            from ..term import audit
+
+            audit.record_submission(course, submission)  # each cell whose score changed, in audit.jsonl
         if "autograded" in payload:
             _atomic_write(course.autograded_notebook(student, assignment), payload["autograded"])
         if "feedback" in payload:

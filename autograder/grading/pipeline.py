@@ -38,6 +38,17 @@ class StudentResult:
     verified: bool = False  # scores re-checked out of process (sandboxed grading)
     isolation: str = ""  # how the worker isolated this student's code: "bwrap" or "none" ("" when not run)
     digest: str = ""  # sha256 of the submitted notebook, so a re-run can skip what is already graded
+    # Lateness (autograder/term): computed again from ``score`` (the raw, verified score) at every export,
+    # never from a reduced score, so a penalty is never applied twice. ``final_score`` is what counts.
+    seconds_late: float = 0.0
+    late_penalty: float = 0.0
+
+
+def final_score(r: StudentResult) -> float | None:
+    """The score after the late penalty (never below 0); None where there is no score."""
+    if r.score is None:
+        return None
+    return max(0.0, r.score - (r.late_penalty or 0.0))
 
 
 # ------------------------------------------------------------------------------------ release
@@ -261,28 +272,37 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def write_grades_csv(path: Path, results: list[StudentResult]) -> None:
-    """One row per student and assignment, with the status and notes nbgrader's export lacks."""
+def write_grades_csv(path: Path, results: list[StudentResult], names: dict | None = None) -> None:
+    """One row per student and assignment, with the status and notes nbgrader's export lacks. ``score`` is
+    after any late penalty; ``raw_score`` before it, ``late_penalty`` the points taken off (positive)."""
+    names = names or {}
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["student_id", "assignment", "score", "max_score", "status", "notes"])
+    writer.writerow(["student_id", "assignment", "score", "max_score", "status", "notes", "name", "raw_score", "late_penalty", "hours_late"])
     for r in sorted(results, key=lambda r: (r.student, r.assignment)):
-        score = "" if r.score is None else f"{r.score:g}"
+        final = final_score(r)
+        score = "" if final is None else f"{final:g}"
         max_score = "" if r.max_score is None else f"{r.max_score:g}"
         notes = "; ".join(([r.reason] if r.reason else []) + r.notes)
-        writer.writerow([for_csv(cell) for cell in (r.student, r.assignment, score, max_score, r.status, notes)])
+        raw = "" if r.score is None else f"{r.score:g}"
+        penalty = f"{r.late_penalty:g}" if r.late_penalty else ""
+        late = f"{r.seconds_late / 3600:.2f}" if r.seconds_late else ""
+        writer.writerow([for_csv(cell) for cell in (r.student, r.assignment, score, max_score, r.status, notes,
+                                                       names.get(r.student, ""), raw, penalty, late)])
     _atomic_write(path, out.getvalue())
 
 
-def format_table(results: list[StudentResult]) -> str:
-    """A gradebook table: one row per student, one column per assignment (points / max)."""
+def format_table(results: list[StudentResult], names: dict | None = None) -> str:
+    """A gradebook table: one row per student, one column per assignment (points / max, after any late
+    penalty, marked "late"), with the student's name when the roster has one."""
     assignments = sorted({r.assignment for r in results})
     students = sorted({r.student for r in results})
     by_key = {(r.student, r.assignment): r for r in results}
-    header = ["student"] + assignments + ["notes"]
+    named = bool(names) and any(names.get(s) for s in students)
+    header = ["student"] + (["name"] if named else []) + assignments + ["notes"]
     rows = []
     for s in students:
-        row, notes = [s], []
+        row, notes = [s] + ([names.get(s, "")] if named else []), []
         for a in assignments:
             r = by_key.get((s, a))
             if r is None:
@@ -291,7 +311,7 @@ def format_table(results: list[StudentResult]) -> str:
                 row.append("ERROR")
                 notes.append(f"{a}: {r.reason}")
             else:
-                row.append(f"{r.score:g} / {r.max_score:g}")
+                row.append(f"{final_score(r):g} / {r.max_score:g}" + (" late" if r.seconds_late else ""))
             if r is not None and r.notes:
                 notes.append(f"{a}: " + "; ".join(r.notes))
         rows.append(row + [" | ".join(notes)])

@@ -1,0 +1,76 @@
+"""Late penalties on the verified scores, and the roster flag, applied at every export.
+
+``apply(course, results)`` runs after the results have the gradebook's scores (pipeline.with_gradebook_scores):
+for each graded submission it works out the lateness from the gradebook (nbgrader's ``timestamp``,
+``duedate`` and ``extension``), the penalty per notebook from the raw score with the configured
+``LatePenalty``, and writes the penalty where nbgrader keeps it (``SubmittedNotebook.late_submission_penalty``:
+formgrader and ``nbgrader generate_feedback`` show it). The result keeps the raw score in ``score`` and
+the penalty in ``late_penalty``; nothing is ever subtracted from a stored score, so running it again gives
+the same numbers. Changes of a penalty are logged in the audit trail.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from ..grading.pipeline import StudentResult
+from . import audit, deadlines, roster, store
+
+LATE_NOTE = "late "
+FLAG_NOTES = (LATE_NOTE, roster.NOT_ON_ROSTER)
+
+
+def sync_due_dates(course, gb, term: dict) -> None:
+    """A due date set with `nnfs due` and missing from the gradebook (a new gradebook) is put back."""
+    for name, due in term["due"].items():
+        try:
+            assignment = gb.find_assignment(name)
+        except Exception:
+            continue
+        if assignment.duedate is None and due.get("utc"):
+            assignment.duedate = deadlines.as_naive_utc(deadlines.from_iso(due["utc"]))
+
+
+def apply(course, results: list[StudentResult]) -> list[StudentResult]:
+    from nbgrader.api import MissingEntry
+
+    term = store.load(course)
+    policy = deadlines.policy(course)
+    on_roster = set(term["roster"])
+    if not course.gradebook_path.is_file():
+        return results
+    with course.gradebook() as gb:
+        audit.sync(course, gb)  # manual grades given in formgrader since the last command
+        sync_due_dates(course, gb, term)
+        for r in results:
+            r.notes = [n for n in r.notes if not n.startswith(FLAG_NOTES)]
+            if on_roster and r.student not in on_roster and not r.student.startswith("invalid-id-"):
+                r.notes.append(f"{roster.NOT_ON_ROSTER}: graded as usual; add them with nnfs roster import")
+            r.seconds_late, r.late_penalty = 0.0, 0.0
+            if r.status != "graded":
+                continue
+            try:
+                submission = gb.find_submission(r.assignment, r.student)
+            except MissingEntry:
+                continue
+            due = submission.assignment.duedate
+            ext = deadlines.extension_delta(term["extensions"].get(r.assignment, {}).get(r.student),
+                                            None if due is None else due.replace(tzinfo=dt.timezone.utc))
+            if submission.extension != ext and (ext is not None or submission.extension is not None):
+                submission.extension = ext
+            late = deadlines.seconds_late(submission.timestamp, due, ext)
+            total = 0.0
+            for notebook in submission.notebooks:
+                penalty = deadlines.clamp(policy.late_submission_penalty(r.student, notebook.score, late), notebook.score) if late else 0.0
+                stored = penalty if penalty else None
+                if notebook.late_submission_penalty != stored:
+                    notebook.late_submission_penalty = stored
+                total += penalty
+            r.seconds_late, r.late_penalty = late, total
+            if late:
+                r.notes.append(f"{LATE_NOTE}{deadlines.describe_lateness(late)}: -{total:g} point(s) ({policy.describe()}), "
+                               f"{r.score:g} before the penalty")
+            audit.record_value(course, "late_penalty", r.student, r.assignment, "", "late_penalty", total,
+                               f"{deadlines.describe_lateness(late)} late; {policy.describe()}" if late else "on time")
+        gb.db.commit()
+    return results
