@@ -112,8 +112,22 @@ def cmd_demo(course: Course, args) -> None:
         pipeline.generate_release(course, assignment)
         students = write_submissions(course.root, assignment)
         print(f"released {assignment}; {len(students)} example submissions in submitted/")
+    _demo_term(course)
     _export(course, _grade(course, assignments, None, argparse.Namespace(force=True, **GRADE_DEFAULTS)))
     print(f"demo finished in {time.perf_counter() - start:.1f} s")
+
+
+def _demo_term(course: Course) -> None:
+    """The examples' roster (names in the table and formgrader) and a1's due date, which Grace misses."""
+    from .examples import DEMO_DUE, ROSTER
+    from .term import commands, roster, store
+
+    report = roster.import_file(course, ROSTER)
+    print(f"roster: {len(report.added) + len(report.renamed) + len(report.updated) + report.unchanged} example students")
+    assignment, when, tz_name = DEMO_DUE
+    if assignment in course.assignments() and assignment not in store.load(course)["due"]:
+        commands.set_due(course, assignment, when, tz_name)
+        print(f"{assignment} due {when} {tz_name}; example-grace submitted it a day late")
 
 
 def _quiet_library_warnings() -> None:

@@ -331,3 +331,18 @@ def test_the_cli_term_commands(course, tmp_path, capsys):
     assert "ta-jane  extension  s002" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="worth 4 points"):
         run("override", "s001", A, "relu", "7", "--reason", "x")
+
+
+def test_the_demo_roster_and_late_example(tmp_path):
+    from autograder.examples import DEMO_DUE, ROSTER, write_submissions
+
+    shutil.copytree(ROOT / "release" / A, tmp_path / "release" / A)
+    write_submissions(tmp_path, A)
+    stamps = sorted(p.parent.parent.name for p in (tmp_path / "submitted").glob(f"*/{A}/timestamp.txt"))
+    assert stamps == ["example-grace"]
+    submitted = deadlines.parse_local("2026-01-16 18:30", "UTC")
+    due = deadlines.parse_local(*DEMO_DUE[1:])
+    late = deadlines.seconds_late(submitted, due)
+    assert deadlines.policy(Course(ROOT)).late_submission_penalty("example-grace", 10.0, late) == 2  # README's 8 / 10
+    rows, refused = roster.parse(roster.read_file(ROSTER), "plain")
+    assert not refused and {r["id"] for r in rows} == {"example-ada", "example-bob", "example-carol", "example-dan", "example-eve", "example-grace"}

@@ -5,6 +5,7 @@ Each ``<assignment>/<student>.answers`` file holds what one student typed into t
     ## A one-line description of the student (lines starting with '## ' are header lines)
     ## break: invalid-json          (optional: what the student did to the file itself)
     ## delete-cell: softmax_tests   (optional, repeatable)
+    ## submitted: 2026-01-16 18:30:00 UTC   (optional: written as timestamp.txt, as nbgrader's exchange does)
     ### cell: relu
     def relu(x):
         return np.maximum(x, 0)
@@ -32,6 +33,7 @@ class ExampleStudent:
     answers: dict = field(default_factory=dict)  # grade_id -> cell source
     deleted_cells: list = field(default_factory=list)
     broken: str | None = None  # "invalid-json" or None
+    submitted: str | None = None  # the submission time (timestamp.txt), or None
 
     @classmethod
     def parse(cls, path: Path) -> "ExampleStudent":
@@ -54,6 +56,8 @@ class ExampleStudent:
                 student.broken = value.strip()
             elif key == "delete-cell":
                 student.deleted_cells.append(value.strip())
+            elif key == "submitted":
+                student.submitted = value.strip()
             else:
                 student.description = (student.description + " " + item).strip()
         return student
@@ -95,7 +99,16 @@ def write_submissions(course_root: Path, assignment: str | None = None) -> list[
         tmp = target.with_suffix(".ipynb.tmp")
         tmp.write_text(build_submission(release, student))
         tmp.replace(target)
+        stamp = target.with_name("timestamp.txt")
+        if student.submitted:
+            stamp.write_text(student.submitted + "\n")
+        else:
+            stamp.unlink(missing_ok=True)
     return students
+
+
+ROSTER = HERE / "roster.csv"  # the example students' names, for `nnfs roster import`
+DEMO_DUE = ("a1_helpers", "2026-01-15 17:00", "Europe/London")  # the demo's due date (Grace submits a1 late)
 
 
 __all__ = ["ExampleStudent", "build_submission", "example_students", "write_submissions"]
