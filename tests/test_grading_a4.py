@@ -13,7 +13,7 @@ import pytest
 import catalogue_a4
 from autograder.checks import a4_mnist as checks
 from autograder.examples import ExampleStudent, example_students
-from notebooks import as_cell, by_id, grade_class_with, html_text, read, scores_by_direct_checks, solution_answers
+from notebooks import ROOT, as_cell, by_id, grade_class_with, html_text, read, scores_by_direct_checks, solution_answers
 
 A4 = "a4_mnist"
 AUTO = {f"{name}_tests": float(points) for name, points in checks.POINTS.items()}
@@ -159,3 +159,21 @@ def test_full_mode_is_the_default_and_refuses_a_subset(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="full mode needs all 60,000 training images"):
         _exec_data_cells(monkeypatch, tmp_path, quick=False)
 
+
+
+def test_graded_and_studies_notebooks_tell_one_story():
+    """The same learning rates, epochs, early-stopping run and patience in source/a4_mnist and the studies notebook,
+    and the handout's rate translated with the handout's batch size (500), not the course's (100)."""
+    import re
+
+    import nbformat
+
+    graded = "\n".join(c.source for c in read("source", A4).cells)
+    studies = "\n".join(c.source for c in nbformat.read(str(ROOT / "instructor_notebooks" / "a4_mnist_studies.ipynb"), 4).cells)
+    rates = re.search(r"for lr in \(([^)]*)\)", graded).group(1)
+    assert re.search(r"LEARNING_RATES = \(([^)]*)\)", studies).group(1) == rates == "0.01, 0.03, 0.1"
+    assert re.search(r"^PATIENCE = (\d+)", graded, re.M).group(1) == re.search(r"^PATIENCE = (\d+)", studies, re.M).group(1)
+    assert "EPOCHS = 6 if QUICK else 12" in graded and "EPOCHS = 6 if QUICK else 12" in studies
+    assert "LONG_EPOCHS = 12 if QUICK else 30" in graded and "EARLY_STOPPING_EPOCHS = 12 if QUICK else 30" in studies
+    assert r"10^{-3} \times 500 = 0.5" in graded and "1e-3 × 500 = 0.5" in studies
+    assert "over 100 images is" not in graded
