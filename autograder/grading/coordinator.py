@@ -104,15 +104,29 @@ class DiskFull(RuntimeError):
     """The course's disk is full: the run stops cleanly; what was recorded stays, and the next run resumes."""
 
 
+def _is_disk_full(exc: BaseException) -> bool:
+    """A write refused for want of space or quota: an OSError, or SQLite's SQLITE_FULL through SQLAlchemy."""
+    import errno
+    import sqlite3
+
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    cause = getattr(exc, "orig", None)  # sqlalchemy.exc.DBAPIError wraps the driver's error
+    return isinstance(cause, sqlite3.Error) and (getattr(cause, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(cause))
+
+
+def _disk_full(course: Course, exc: BaseException) -> DiskFull:
+    why = exc.strerror if isinstance(exc, OSError) else "database or disk is full"
+    return DiskFull(f"the disk holding {course.root} is full ({why}): grading stopped. Every student "
+                    "recorded so far is kept; free some space and run the same command again to go on.")
+
+
 def _save(course: Course, results: list[StudentResult]) -> None:
     try:
         pipeline.save_results(course, results)
     except OSError as exc:
-        import errno
-
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise DiskFull(f"the disk holding {course.root} is full ({exc.strerror}): grading stopped. Every student "
-                           "recorded so far is kept; free some space and run the same command again to go on.") from None
+        if _is_disk_full(exc):
+            raise _disk_full(course, exc) from None
         raise
 
 
@@ -357,6 +371,8 @@ def grade(
         try:
             result = merge(course, assignment, payload) if error is None else None
         except Exception as exc:  # one student's failure must not stop the class
+            if _is_disk_full(exc):  # not theirs: recorded as their error it would never be graded again
+                raise _disk_full(course, exc) from None
             error = f"merging the result failed: {type(exc).__name__}: {exc}"
         if error is not None:
             result = StudentResult(task.student, assignment, status="error", reason=error)
