@@ -232,12 +232,20 @@ def attacked(request, tmp_path_factory):
             relu="def relu(x):\n    return x\n\n\nimport json, os\n"
             "for name in ['probe_out.json', '/tmp/probe_out.json']:\n    try:\n        open(name, 'w').write(json.dumps({'relu': []}))\n"
             "        os.chmod(name, 0o444)\n    except OSError:\n        pass\ntry:\n    os.chmod('.', 0o555)\nexcept OSError:\n    pass\n"
-            "from IPython.display import publish_display_data\npublish_display_data({'text/x-nnfs-probe-answer': '{}'})\n",
+            "from IPython.display import publish_display_data\npublish_display_data({'text/x-nnfs-check-answer': '{}'})\n",
         ),
         _attacker(
             "answer-twice",
             relu="from IPython.display import publish_display_data\n\n\ndef relu(x):\n"
-            "    publish_display_data({'text/x-nnfs-probe-answer': '{}'})\n    return np.maximum(x, 0)\n",
+            "    publish_display_data({'text/x-nnfs-check-answer': '{}'})\n    return np.maximum(x, 0)\n",
+        ),
+        _attacker(
+            "look-for-the-package",
+            relu=RIGHT_RELU
+            + "\nimport importlib, sys\nfor name in ['autograder.reference', 'autograder.reference.a1_helpers', 'autograder.checks._core', "
+            "'autograder.checks.a2_backprop', 'autograder.grading']:\n    try:\n        importlib.import_module(name)\n"
+            "        print('FOUND', name)\n    except ImportError:\n        print('MISSING', name)\n"
+            "print('FOUND' if any('reference' in m for m in sys.modules) else 'no reference module')\n",
         ),
         _attacker(
             "hostile-metadata",
@@ -359,15 +367,24 @@ def test_cheats_do_not_raise_the_score(attacked, name):
     assert r.status == "graded", r.reason
     assert _softmax_score(r) == 0.0, r
     assert r.cells["grad_ce_tests"][0] == 0.0  # grad_ce calls the same wrong softmax
-    assert r.score == FULL - 3.0 - 2.0
+    # At most what the other cells earn (less where a patch also broke the student's own visible asserts).
+    assert r.score <= FULL - 3.0 - 2.0
     assert r.verified
 
 
-def test_a_cheat_that_fooled_nbgrader_is_caught_and_flagged(attacked):
-    results, *_ = attacked
-    notes = " ".join(results["attack-patch-numpy-and-checks"].notes)
-    # In the kernel the patched check returned 3.0 and nbgrader believed it; the verified run did not.
-    assert "VERIFIED SCORE DIFFERS" in notes and "softmax_tests: nbgrader 3, verified 0" in notes, notes
+def test_a_patched_check_scores_nothing_and_is_flagged(attacked):
+    """The stand-in's check_softmax replaced by `lambda fn: 3.0`: its 3.0 is never read as a score; the
+    cell shows that its hidden tests did not run, and the instructor's notes say so."""
+    results, *_, course = attacked
+    r = results["attack-patch-numpy-and-checks"]
+    assert _softmax_score(r) == 0.0
+    assert any(n.startswith("HIDDEN TESTS DID NOT RUN") and "softmax_tests" in n for n in r.notes), r.notes
+    import nbformat
+
+    nb = nbformat.read(str(course.autograded_notebook(r.student, A1)), as_version=4)
+    (cell,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "softmax_tests"]
+    assert not any(o.output_type == "execute_result" for o in cell.outputs)  # the fake 3.0 is gone
+    assert any(o.output_type == "error" and "did not run" in o.evalue for o in cell.outputs)
 
 
 def test_feedback_and_gradebook_show_the_verified_score(attacked):
@@ -380,12 +397,15 @@ def test_feedback_and_gradebook_show_the_verified_score(attacked):
         assert gb.find_submission(A1, r.student).score == r.score
 
 
-def test_dodging_the_verification_run_scores_nothing_and_is_flagged(attacked):
-    results, *_ = attacked
+def test_the_kernel_holds_no_grading_package(attacked):
+    """Under nnfs grade the kernel has only the stand-in: no reference, no checks' judges, no other
+    assignment's data; so this student's imports find nothing to patch but the stand-in itself."""
+    results, *_, course = attacked
     r = results["attack-patch-checks-and-dodge-verification"]
     assert r.status == "graded", r.reason
-    assert all(r.cells[f"{name}_tests"][0] == 0.0 for name in ("relu", "softmax", "compute_layer", "accuracy"))
-    assert any(n.startswith("UNVERIFIED") for n in r.notes), r.notes
+    assert _softmax_score(r) == 0.0 and r.score <= FULL - 3.0 - 2.0, r
+    text = _outputs(course, "attack-look-for-the-package")
+    assert "FOUND" not in text and "MISSING autograder.reference" in text and "MISSING autograder.checks._core" in text, text
 
 
 # ------------------------------------------------------------------ what students control beyond code
@@ -491,11 +511,12 @@ def test_a_forged_probe_answer_is_never_read(attacked):
     assert r.verified
 
 
-def test_an_answer_published_twice_verifies_nothing(attacked):
+def test_answers_sent_by_the_student_score_nothing(attacked):
     results, *_ = attacked
     r = results["attack-answer-twice"]
-    assert any(n.startswith("UNVERIFIED") for n in r.notes), r.notes
-    assert all(score == 0.0 for name, (score, _) in r.cells.items() if name.endswith("_tests"))
+    assert r.cells["relu_tests"][0] == 0.0, r
+    assert any(n.startswith("HIDDEN TESTS DID NOT RUN") and "relu_tests" in n for n in r.notes), r.notes
+    assert r.score == FULL - 1.0  # the other cells, which its relu does not reach, keep their points
 
 
 def test_hostile_metadata_is_scrubbed(attacked):

@@ -3,19 +3,17 @@
 A backward check calls the student's forward pass and hands its cache to their backward pass. A cache holds the
 caller's arrays (x, params), not copies, so a backward pass that writes its mask into the cached x destroys the
 caller's data. Checks with ``watch`` set (drivers made by ``_core.watch_backward``) deduct for that. The verification
-probe runs the same drivers from their shipped source in another kernel; here it runs in this process (the probe
-cell executed in a fresh namespace holding the student's functions, its answer read back and judged by
-``verify.judge_probe``), so the shipped source, the wire and the judging are the ones ``nnfs grade`` uses.
+stand-in (grading/standin.py) runs the same drivers from their shipped source in the student's kernel; here it runs
+in this process (standin.run_in_process, its answer judged by ``judging.judge_rows``), so the shipped source, the
+wire and the judging are the ones ``nnfs grade`` uses.
 """
 
 import importlib
-import json
 
-import IPython.display
 import pytest
 
 from autograder.checks import _core
-from autograder.grading import verify
+from autograder.grading import judging, standin
 from test_catalogues import _functions, _load, _name
 
 WATCHING = ("a4_mnist", "a5_cnn")
@@ -30,23 +28,11 @@ def _direct(assignment, check, fns):
 
 
 def _probed(assignment, check, fns, monkeypatch, tmp_path):
-    """(score, notes) of the verified path: the probe cell for this one check, run on these functions."""
-    request = verify.probe_request(assignment)
-    request["checks"] = {check.name: request["checks"][check.name]}
-    namespace = dict(zip(check.functions, fns))
-    if "_nnfs_request" in verify.PROBE:  # the request written into the cell, the answer published as its output
-        answers = []
-        monkeypatch.setattr(IPython.display, "publish_display_data", lambda data, *a, **k: answers.append(data))
-        exec(f"import json\n_nnfs_request = json.loads({json.dumps(request)!r})\n" + verify.PROBE, namespace)
-        (answer,) = answers
-        answer = json.loads(answer[verify.ANSWER_MIME])
-    else:  # the request and the answer in files next to the notebook
-        monkeypatch.chdir(tmp_path)
-        (tmp_path / "probe_in.json").write_text(json.dumps(request))
-        exec(verify.PROBE, namespace)
-        answer = json.loads((tmp_path / "probe_out.json").read_text())
-    score, _, notes = verify.judge_probe(assignment, answer)[check.name]
-    return score, notes
+    """(score, notes) of the path `nnfs grade` takes: the kernel's stand-in check run on these functions
+    (the same source, wire and encoding), its answer judged by ``judging.judge_rows``."""
+    rows = standin.run_in_process(assignment, check.name, tuple(fns))
+    report = judging.judge_rows(check, rows)
+    return float(round(report.score, 2)), report.notes
 
 
 @pytest.mark.parametrize("assignment, name", WATCHED, ids=[n for _, n in WATCHED])
@@ -97,7 +83,7 @@ def test_the_note_names_nested_arrays_by_their_path():
 
 def test_watched_drivers_are_shipped_as_one_self_contained_source():
     for assignment in WATCHING:
-        request = verify.probe_request(assignment)
+        request = standin.request(assignment)
         for name, check in _load(assignment)[1].CHECKS.items():
             if check.watch:
                 for case in check.cases():

@@ -23,6 +23,7 @@ from pathlib import Path
 from nbgrader.preprocessors import Execute
 
 from .sandbox import KERNEL_NAME, Limits, Sandbox
+from .standin import ANSWER_MIME
 
 WORKDIR = Path("/tmp/work")  # where a kernel finds itself inside its sandbox, whoever it serves
 
@@ -145,8 +146,8 @@ class WarmKernels:
 # What one notebook's run may send back, kept as it arrives (nbgrader's LimitOutput cuts by lines, after the
 # run, and a 400 MB print had filled the worker's memory by then). The course's own notebooks, with their
 # plots, make under 1 MB of output in all; a plot is about 50 kB. Past a bound the rest is dropped, once
-# said in the cell. The verification probe's answer (check inputs echoed back, a4's is about 9 MB) has
-# its own bound.
+# said in the cell. The hidden tests' answers (check inputs echoed back: a4's add up to about 9 MB) have a
+# budget of their own, for the whole notebook.
 OUTPUT_MAX_BYTES = 2 * 1024 * 1024  # one output (a print's stream, a plot)
 CELL_MAX_BYTES = 4 * 1024 * 1024
 NOTEBOOK_MAX_BYTES = 16 * 1024 * 1024
@@ -219,10 +220,10 @@ class WarmExecute(Execute):
             # Never dropped: an error is what fails a test cell, and a test cell's result is its partial
             # credit (a cell with neither scores full marks). Only their length is bounded.
             return super().output(outs, _shortened(msg), display_id, cell_index)
-        answer = msg["msg_type"] == "display_data" and "text/x-nnfs-probe-answer" in msg["content"].get("data", {})
+        answer = msg["msg_type"] == "display_data" and ANSWER_MIME in msg["content"].get("data", {})
         if answer:
-            fits = size <= ANSWER_MAX_BYTES
-            what = f"an answer over {ANSWER_MAX_BYTES // 2**20} MB"
+            fits = self._bytes.get("answers", 0) + size <= ANSWER_MAX_BYTES
+            what = f"hidden tests' answers over {ANSWER_MAX_BYTES // 2**20} MB"
         else:
             cell = self._bytes.get(cell_index, 0)
             fits = size <= OUTPUT_MAX_BYTES and cell + size <= CELL_MAX_BYTES and self._bytes["notebook"] + size <= NOTEBOOK_MAX_BYTES
@@ -240,7 +241,9 @@ class WarmExecute(Execute):
                 outs.append(new_output("stream", name="stderr", text="[output on stderr cut by the grader]\n"))
             return None  # once cut, the cell keeps nothing more (a stream of small prints included)
         out = super().output(outs, msg, display_id, cell_index)
-        if out is not None and not answer:
+        if out is not None and answer:
+            self._bytes["answers"] = self._bytes.get("answers", 0) + size
+        elif out is not None:
             self._bytes[cell_index] = self._bytes.get(cell_index, 0) + size
             self._bytes["notebook"] += size
         return out

@@ -2,14 +2,13 @@
 
 ``grade_task(task)`` is what a worker process (local pool or Dask) runs. The throwaway course holds only
 that student's notebook, the assignment's release notebook and a gradebook of its own (built from the
-template). nbgrader autogrades there with the kernel in a sandbox (sandbox.py); then the student's cells
-run again in a second sandbox without the grading package, and a probe's outputs are judged here
-(verify.py). The coordinator alone merges the result into the course.
+template). nbgrader autogrades there in one sandboxed kernel (sandbox.py) that holds no grading package:
+its hidden-test cells call a package-free stand-in (standin.py) whose answers are judged here, in this
+process (judging.py). The coordinator alone merges the result into the course.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import threading
@@ -130,8 +129,10 @@ def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path,
     """(plain outputs, nbgrader API) after nbgrader's sandboxed run; the API is None when it failed."""
     a, student = task.template.assignment, task.student
     start = time.perf_counter()
+    # Judged outside (task.verify): the kernel has no grading package, a stand-in takes its place. Else the
+    # package is in the kernel and its checks judge there, as under plain nbgrader.
     try:
-        sandbox, kernel = _sandboxed_kernel(task, True, scratch / "autograde")
+        sandbox, kernel = _sandboxed_kernel(task, not task.verify, scratch / "autograde")
     except Exception as exc:
         result.status = "error"
         result.reason = f"the sandboxed kernel would not start ({type(exc).__name__}: {exc}); regrade this student"
@@ -150,7 +151,18 @@ def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path,
     # The course's list (nbgrader_config.py) where it sets one, else nbgrader's; our sandboxed executor
     # takes Execute's place, and every other step runs as configured.
     configured = config.Autograde.get("autograde_preprocessors") or Autograde.class_traits()["autograde_preprocessors"].default()
-    config.Autograde.autograde_preprocessors = [WarmExecute if _preprocessor(p) is Execute else p for p in configured]
+    steps = []
+    for step in configured:
+        if _preprocessor(step) is not Execute:
+            steps.append(step)
+        elif task.verify:
+            from .judging import InjectStandIn, JudgeOutside
+
+            steps += [InjectStandIn, WarmExecute, JudgeOutside]
+        else:
+            steps.append(WarmExecute)
+    config.Autograde.autograde_preprocessors = steps
+    config.InjectStandIn.assignment = config.JudgeOutside.assignment = a
 
     api = NbGraderAPI(config=config)
     timings["startup"] = time.perf_counter() - start
@@ -178,6 +190,12 @@ def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path,
         lines = (outcome.get("error") or outcome.get("log") or "unknown error").strip().splitlines()
         result.reason = f"nbgrader could not autograde this notebook: {lines[-1] if lines else 'unknown error'}"
         return out, None
+    if task.verify:
+        from .judging import JudgeOutside
+
+        problems = getattr(JudgeOutside.last, "problems", [])
+        if problems:
+            result.notes.append("HIDDEN TESTS DID NOT RUN (those cells score 0): " + "; ".join(problems))
     cut = getattr(WarmExecute.cut, "cells", [])
     if cut:
         result.notes.append(f"output cut in {len(cut)} cell(s) (over the grader's size bounds); graded on what was kept")
@@ -193,16 +211,6 @@ def _preprocessor(item):
 
         return import_item(item)
     return item
-
-
-def _record_verified(course: Course, result: StudentResult) -> None:
-    """Put the verified cell scores into this throwaway gradebook, so feedback shows what is reported."""
-    with course.gradebook() as gb:
-        for notebook in gb.find_submission(result.assignment, result.student).notebooks:
-            for grade in notebook.grades:
-                if grade.name in result.cells and grade.auto_score is not None:
-                    grade.auto_score = result.cells[grade.name][0]
-        gb.db.commit()
 
 
 _FEEDBACK = None  # this process's FeedbackMaker (feedback.py), made on first use
@@ -271,10 +279,8 @@ def warm_up(limits: Limits, verify: bool = True, preload: tuple = ()) -> None:
     try:
         _quiet_library_warnings()
         kernels = _warm_kernels()
-        kernels.prepare(limits, True, preload)
-        _feedback_maker()._start()  # its nbgrader import overlaps the first kernels' start
-        if verify:
-            kernels.prepare(limits, False, preload)
+        kernels.prepare(limits, not verify, preload)
+        _feedback_maker()._start()  # its nbgrader import overlaps the first kernel's start
         import nbgrader.apps  # noqa: F401  (about 1 s of imports, needed by the first task)
     except Exception:
         pass
@@ -307,72 +313,6 @@ def _raw_records(course: Course, assignment: str, student: str) -> tuple[dict, d
     return grades, comments
 
 
-def _verify(task: Task, scratch: Path, timings: dict) -> dict | None:
-    """{function: (score, max, notes)} from the out-of-process run, or None when it could not run.
-
-    Needs nothing from nbgrader's run (only the submitted and released notebooks), so the worker runs
-    it in a thread alongside: both mostly wait on their kernels, and two kernels keep both cores busy."""
-    import nbformat
-    from traitlets.config import Config
-
-    from . import verify
-    from .warm import WarmExecute
-
-    a = task.template.assignment
-    start = time.perf_counter()
-    try:
-        submitted = nbformat.reads(task.notebook.decode("utf-8"), as_version=4)
-    except Exception:
-        return None
-    release = nbformat.reads(task.template.release_notebook, as_version=4)
-    nb = verify.verification_notebook(release, submitted, a)
-    answer, problem = None, "the verification kernel would not start"
-    try:
-        sandbox, kernel = _sandboxed_kernel(task, False, scratch / "verify")
-    except Exception:
-        sandbox = None
-    if sandbox is not None:
-        config = Config()
-        sandbox.configure(config)
-        try:
-            with _Watchdog(task.limits.notebook_seconds, sandbox):
-                WarmExecute(config=config, kernel=kernel).preprocess(nb, {"metadata": {"path": str(sandbox.scratch)}})
-        except Exception:  # a dead or unresponsive kernel: whatever the probe answered (nothing) is judged
-            pass
-        finally:
-            sandbox.close()
-        answer, problem = verify.probe_answer(nb.cells[-1])
-    verdicts = verify.judge_probe(a, answer or {})
-    if answer is None:
-        # Secure by default: a run that never reached the probe verifies nothing, so nothing scores.
-        # Honest students only meet this when the machine fails them; the note says how to recover.
-        verdicts[None] = problem
-    timings["verification"] = time.perf_counter() - start
-    return verdicts
-
-
-class _Background(threading.Thread):
-    """fn(*args) in a thread; result() waits for it and re-raises what it raised."""
-
-    def __init__(self, fn, *args):
-        super().__init__(daemon=True, name="verification")
-        self._fn, self._args = fn, args
-        self._value = self._error = None
-        self.start()
-
-    def run(self):
-        try:
-            self._value = self._fn(*self._args)
-        except BaseException as exc:  # handed to the caller
-            self._error = exc
-
-    def result(self):
-        self.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
 def _quiet_library_warnings() -> None:
     import warnings
 
@@ -396,18 +336,11 @@ def grade_task(task: Task) -> dict:
         course = _write_course(scratch / "course", task)
         result = preflight(course, a, task.student)
         out = {}
-        verification = None
-        if result.status == "graded" and task.verify:
-            verification = _Background(_verify, task, scratch, timings)
-        api = None
         if result.status == "graded":
             result.notes += restore_answer_cells(course, a, task.student)
-            out, api = _autograde(course, task, result, scratch, timings)
-        verdicts = verification.result() if verification else None
+            out, _ = _autograde(course, task, result, scratch, timings)
         if result.status == "graded":
-            if verdicts is not None:
-                _apply_verdicts(result, verdicts)
-                _record_verified(course, result)
+            result.verified = task.verify  # judged outside the kernel
             out["grades"], out["comments"] = _raw_records(course, a, task.student)
             if task.feedback:
                 _feedback(course, task, result, out, timings)
@@ -430,23 +363,3 @@ def _with_banner(html: str, text: str) -> str:
     banner = f'<div style="background:#fdd;padding:0.5em;font-weight:bold">{html_lib.escape(text)}</div>'
     found = re.search(r"<body[^>]*>", html)
     return html[: found.end()] + banner + html[found.end():] if found else banner + html
-
-
-def _apply_verdicts(result: StudentResult, verdicts: dict) -> None:
-    """Verified scores replace nbgrader's for every checked function; differences are flagged."""
-    differences = []
-    failure = verdicts.pop(None, None)
-    if failure:
-        result.notes.append(f"UNVERIFIED: {failure}; checked cells score 0. If this is not the student's doing, regrade with --force")
-    for function, (score, max_score, notes) in verdicts.items():
-        cell = f"{function}_tests"
-        if cell not in result.cells:
-            continue
-        nbgrader_score, cell_max = result.cells[cell]
-        if abs(nbgrader_score - score) > 1e-9:
-            differences.append(f"{cell}: nbgrader {nbgrader_score:g}, verified {score:g}")
-            result.cells[cell] = (score, cell_max)
-    if differences:
-        result.notes.append("VERIFIED SCORE DIFFERS (verified one reported): " + "; ".join(differences))
-        result.score = sum(score for score, _ in result.cells.values())
-    result.verified = True

@@ -1,0 +1,159 @@
+"""The package-free stand-in for the grading package, run inside a student's kernel.
+
+Hidden-test cells call ``check_softmax(softmax)``. Under plain ``nbgrader autograde`` that is the real
+check (autograder/checks), judging in the student's kernel. Under ``nnfs grade`` the kernel holds no
+grading package at all: a first cell (added by InjectStandIn, removed again by JudgeOutside, judging.py)
+defines modules named ``autograder``, ``autograder.checks`` and ``autograder.checks.<assignment>`` whose
+``check_<name>`` functions only call the student's functions on this assignment's check inputs and hand
+back what they returned as plain data, as one output of the test cell (``ANSWER_MIME``). Nothing of the
+references, of the judges or of another assignment is in the kernel.
+
+This file's STANDIN source runs in the kernel: it may use only the standard library, numpy and IPython.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+
+from . import wire
+
+ANSWER_MIME = "text/x-nnfs-check-answer"  # a test cell's one output that is read as the check's answer
+
+STANDIN = r'''
+def install(request, assignment, answer_mime, wire_source, modules, publish=None):
+    """Put modules autograder, autograder.checks and autograder.checks.<assignment> into ``modules``
+    (sys.modules in a kernel), with one check_<name> per check of the request."""
+    import contextlib, io, json, math, types, warnings, functools
+    import numpy as np
+
+    wire = {}
+    exec(wire_source, wire)
+    shipped = {}
+    for source in request["functions"].values():
+        exec(source, {"np": np, "math": math, "functools": functools}, shipped)
+
+    def send(answer):
+        text = json.dumps(answer)  # a string: NaN is not valid JSON in Jupyter's messages
+        if publish is not None:
+            return publish(text)
+        from IPython import get_ipython
+        from IPython.display import publish_display_data
+        shell = get_ipython()
+        kernel = getattr(shell, "kernel", None)
+        if kernel is not None:
+            # Sent copied: pyzmq sends a large frame zero-copy, which starts a thread, and a student who
+            # used up the process cap (threads count) would otherwise silence the answer.
+            kernel.session.copy_threshold = 1 << 62
+        publish_display_data({answer_mime: text})
+
+    def run(name, fns):
+        needs = request["needs"][name]
+        cases = request["checks"][name]
+        if len(fns) != len(needs):
+            return [{"error": "check_" + name + " was called with " + str(len(fns)) + " functions; it takes "
+                     + ", ".join(needs)}] * len(cases)
+        wrong = [n + " is not a function (got " + type(f).__name__ + "); define it with def " + n + "(...)"
+                 for n, f in zip(needs, fns) if not callable(f)]
+        if wrong:
+            return [{"error": "; ".join(wrong)}] * len(cases)
+        fn = fns[0] if len(fns) == 1 else tuple(fns)
+        out = []
+        for case in cases:
+            args = wire["decode"](case["args"], shipped)
+            call = shipped[case["call"]] if case["call"] else None
+            sink = io.StringIO()
+            try:
+                with warnings.catch_warnings(), np.errstate(all="ignore"), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                    warnings.simplefilter("ignore")
+                    value = call(fn, *args) if call else fn(*args)
+                out.append({"value": wire["encode"](value), "args": wire["encode"](tuple(args))})
+            except (Exception, SystemExit) as exc:
+                text = str(exc).strip()
+                out.append({"error": "raised " + type(exc).__name__ + (": " + text.splitlines()[0] if text else "")})
+        return out
+
+    def make(name):
+        def check(*fns):
+            send({"check": name, "rows": run(name, fns)})
+        check.__name__ = check.__qualname__ = "check_" + name
+        check.__doc__ = "Runs " + name + " on the hidden tests' inputs; the grader judges what it returned."
+        return check
+
+    package = types.ModuleType("autograder")
+    package.__path__ = []
+    checks = types.ModuleType("autograder.checks")
+    checks.__path__ = []
+    own = types.ModuleType("autograder.checks." + assignment)
+    for name in request["checks"]:
+        function = make(name)
+        setattr(checks, function.__name__, function)
+        setattr(own, function.__name__, function)
+    package.checks = checks
+    setattr(checks, assignment, own)
+    modules.update({"autograder": package, "autograder.checks": checks, "autograder.checks." + assignment: own})
+'''
+
+
+def request(assignment: str) -> dict:
+    """This assignment's check inputs, encoded, and the trusted helper functions its cases use."""
+    from ..checks import _core
+    from .judging import checks_of
+
+    checks = checks_of(assignment)
+    out = {"checks": {}, "functions": {}, "needs": {}}
+    for name, check in checks.items():
+        out["needs"][name] = list(check.functions)
+        if len(check.functions) > 1 and not all(case.call for case in check.cases()):
+            raise RuntimeError(f"{assignment}.{name}: a check that needs several functions needs a driver for every case")
+        cases = []
+        for case in check.cases():
+            call = case.call.__qualname__ if case.call else None
+            if call and call not in _core.SHIPPABLE:
+                raise RuntimeError(f"{assignment}.{name}: case driver {call} is not @shippable")
+            cases.append({"args": wire.encode(tuple(case.args), _core.SHIPPABLE)["$tuple"], "call": call})
+        out["checks"][name] = cases
+    # Only the helpers this assignment's cases use: another assignment's (and their code) stay out.
+    used = set()
+    _helpers_named(out["checks"], used)
+    out["functions"] = {name: _core.SHIPPABLE[name] for name in sorted(used)}
+    return out
+
+
+def _helpers_named(obj, found: set) -> None:
+    """The trusted helpers an encoded request names ($fn, $partial, a case's driver), into ``found``."""
+    if isinstance(obj, dict):
+        for key in ("$fn", "$partial", "call"):
+            if isinstance(obj.get(key), str):
+                found.add(obj[key])
+        for value in obj.values():
+            _helpers_named(value, found)
+    elif isinstance(obj, list):
+        for value in obj:
+            _helpers_named(value, found)
+
+
+@functools.lru_cache(maxsize=8)
+def cell_source(assignment: str) -> str:
+    """The first cell's source: the stand-in with this assignment's request written into it. Made once
+    per assignment and process: inputs are deterministic."""
+    text = json.dumps(request(assignment))
+    wire_source = inspect.getsource(wire)
+    return (
+        "import sys as _nnfs_sys, json as _nnfs_json\n_nnfs_standin = {}\n"
+        f"exec({STANDIN!r}, _nnfs_standin)\n"
+        f"_nnfs_standin['install'](_nnfs_json.loads({text!r}), {assignment!r}, {ANSWER_MIME!r}, {wire_source!r}, _nnfs_sys.modules)\n"
+        "del _nnfs_sys, _nnfs_json, _nnfs_standin\n"
+    )
+
+
+def run_in_process(assignment: str, name: str, fns: tuple) -> list:
+    """The rows check_<name> of the stand-in sends for these functions, run in this process (for tests:
+    the same source, wire and encoding as in a kernel; the real package's modules are left alone)."""
+    answers, modules, namespace = [], {}, {}
+    exec(STANDIN, namespace)
+    namespace["install"](request(assignment), assignment, ANSWER_MIME, inspect.getsource(wire), modules, answers.append)
+    getattr(modules[f"autograder.checks.{assignment}"], f"check_{name}")(*fns)
+    (answer,) = answers
+    return json.loads(answer)["rows"]
