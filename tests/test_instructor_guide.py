@@ -82,6 +82,15 @@ def test_the_semester_in_the_guide_runs(tmp_path):
     for name in ("nbgrader_config.py", "course", "pyproject.toml"):
         shutil.copy2(ROOT / name, course / name)
     (course / "students.csv").write_text("id,first_name,last_name,email\ns002,Grace,Hopper,grace@example.org\n")
+    shutil.copy2(ROOT / "tests" / "fixtures" / "canvas_gradebook_export.csv", course / "canvas_gradebook.csv")
+    # s002 hands a1 in by hand (as zip_collect would file it), after her extended deadline (due 2030-12-10 23:59
+    # London + 48 h): 9 h late, one started day, 10 %.
+    late = course / "submitted" / "s002" / A1
+    late.mkdir(parents=True)
+    ada = next(s for s in example_students(A1) if s.student_id == "example-ada")
+    (late / f"{A1}.ipynb").write_text(build_submission(ROOT / "release" / A1 / f"{A1}.ipynb", ada))
+    (late / "timestamp.txt").write_text("2030-12-13 09:00:00.000000 UTC\n")
+    (late / "submission_secret.txt").write_text("s002-secret\n")  # nbgrader release_feedback needs it, as collect writes it
     (home / ".jupyter").mkdir(parents=True)
     (home / ".jupyter" / "nbgrader_config.py").write_text(f"c = get_config()\nc.Exchange.root = {str(exchange)!r}\n")
     (home / "student").mkdir()
@@ -147,6 +156,15 @@ def test_the_semester_in_the_guide_runs(tmp_path):
     row = rows[(student, A1)]
     assert (row["score"], row["max_score"], row["status"]) == ("10", "10", "graded"), row
     assert (course / "nbgrader_grades.csv").is_file()
+    # the term: names from Canvas's export, s002 late after her extension, a score changed by hand, the Canvas file
+    late = rows[("s002", A1)]
+    assert (late["name"], late["raw_score"], late["late_penalty"], late["score"]) == ("Hopper, Grace", "9.5", "0.95", "8.55"), late
+    history = next(text for body, text in output.items() if "nnfs history" in body)
+    assert "J. Smith  override  s002  a1_helpers/relu_tests  manual: - -> 0.5" in history
+    assert "extension  s002" in history and "late_penalty" in history
+    canvas = list(csv.reader((course / "canvas_grades.csv").open()))
+    assert canvas[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"] and canvas[1][0] == "    Points Possible"
+    assert ["Hopper, Grace", "4102", "1002", "s002", "NNFS 2026 Section B"] == next(r for r in canvas if r[3] == "s002")[:5]
     feedback = list((home / "student" / A1 / "feedback").glob(f"*/{A1}.html"))
     assert len(feedback) == 1 and "(Score: 10.0 / 10.0)" in feedback[0].read_text()
     dask_run = next(text for body, text in output.items() if "--scheduler" in body)
