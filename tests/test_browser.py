@@ -13,15 +13,23 @@ through Playwright) plays:
   formgrader (as stored, and as an autograded notebook stored before the sanitizer existed would be) and the
   student opens their feedback page, and no script of theirs runs (no console mark, no dialog, no
   window.__pwned, no file written through /api/contents, no request for one), while the same script run by
-  the test itself in those pages does all of that.
+  the test itself in those pages does all of that;
+  submission folders whose names are the attack (markup with a handler, a quote breaking out of an attribute or
+  a script's string, a spreadsheet formula, terminal codes), in the same run: `nnfs grade` refuses them under
+  stand-in ids and prints and exports them inert; formgrader, which reads submitted/ itself, lists them and
+  runs none of their scripts in its lists, but does on the student pages they link to (an xfail naming
+  nbgrader's cause: it is not fixed here).
 Every step leaves a screenshot in test-output/browser/ (git-ignored) for a reviewer to look at, also the
 step that failed (its name ends in -FAILED). Skips only when Playwright or Chromium cannot start here.
 """
 
+import csv
+import io
 import re
 import shutil
+import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 
 import nbformat
 import pytest
@@ -29,6 +37,8 @@ import pytest
 from autograder import cli
 from autograder.checks import a1_helpers as a1_checks
 from autograder.examples import example_students
+from autograder.grading import pipeline
+from autograder.grading.untrusted import is_valid_student_id, stand_in_id
 from browser import CHROMIUM_FLAGS, INSTALL_CHROMIUM, INSTALL_PLAYWRIGHT, JupyterLab, chromium_executable
 from hostile import MARK, hostile_cells, hostile_student, page_problems, payload
 from notebooks import ROOT, copy_course, nbgrader_meta
@@ -41,6 +51,29 @@ MALLORY = "mallory"  # the hostile student
 SHOTS = ROOT / "test-output" / "browser"
 RELU_BODY = "return np.maximum(x, 0)"
 TIMINGS = {}
+GRADE_RUN = {}  # the fixture's `nnfs grade`: exit code, what it printed
+
+
+def id_script(tag):
+    """JavaScript for a folder name that works at every address a link to it makes: no '/', '\\', '?', '#' or
+    double quote, under 255 bytes with its markup. It logs the marker, sets window.__pwned, opens a dialog
+    and creates an empty file pwned-<tag> through the contents API, with the _xsrf cookie as the server asks
+    of a page of its own origin."""
+    return (f"__pwned=['{tag}'];console.log('{MARK}-{tag}');alert('{MARK}-{tag}');"
+            f"fetch([,'api','contents','pwned-{tag}'].join(atob('Lw')),{{method:'PUT',"
+            "headers:{'X-XSRFToken':document.cookie.match('_xsrf=([^;]+)')[1]},body:JSON.stringify({type:'file'})})")
+
+
+# Submission folders whose name is the attack (untrusted.py refuses them: not a valid student id). Each holds
+# a complete notebook, so a name that got through would be graded and shown everywhere a student id is.
+HOSTILE_IDS = {
+    "markup": f'<img src=x onerror="{id_script("img")}">',  # an id rendered as HTML
+    "attribute": f'x"autofocus onfocus="{id_script("at")}',  # an id put in a quoted attribute (which closes it)
+    "script-string": f'x";{id_script("js")};"',  # formgrader's student pages: var student_id = "{{ student_id }}"
+    "formula": "=cmd|' calc'!A0",  # a spreadsheet formula in grades.csv
+    "terminal": "\x1b[2J\x1b[1;31mGRADES OK\x07\r\u202eada",  # clears the screen, recolours, rings, overwrites, reorders
+}
+assert all(len(name.encode()) <= 255 for name in HOSTILE_IDS.values())
 SLOW = 90_000  # ms: a first JupyterLab load or a Validate run on two busy cores
 
 
@@ -104,8 +137,15 @@ def course(tmp_path_factory):
         hostile = course.submitted_notebook(MALLORY, A1)
         hostile.parent.mkdir(parents=True)
         hostile.write_text(hostile_student(course.release_notebook(A1)))
-    with timed("grading"):
-        cli.main(["--course", str(root), "grade", A1, "--jobs", "2"])
+        for name in HOSTILE_IDS.values():  # each with a complete notebook (Ada's): only its name is hostile
+            folder = course.root / "submitted" / name / A1
+            folder.mkdir(parents=True)
+            shutil.copy(course.submitted_notebook("example-ada", A1), folder / f"{A1}.ipynb")
+    out, err = io.StringIO(), io.StringIO()
+    with timed("grading"), redirect_stdout(out), redirect_stderr(err):
+        code = cli.main(["--course", str(root), "grade", A1, "--jobs", "2"])
+    GRADE_RUN.update(code=code, stdout=out.getvalue(), stderr=err.getvalue())
+    sys.stdout.write(out.getvalue())  # as the run printed it, for pytest's report
     return course
 
 
@@ -264,6 +304,17 @@ def _gradebook_scores(course):
     return totals, notebooks
 
 
+def _submitted_folders(course, assignment="*"):
+    """The names nbgrader's formgrader takes for students who submitted: every folder submitted/<name>/<assignment>."""
+    return sorted({p.parent.name for p in (course.root / "submitted").glob(f"*/{assignment}") if p.is_dir()})
+
+
+def _formgrader_students(course):
+    """Who formgrader's student list shows: the gradebook's students and every name in submitted/."""
+    with course.gradebook() as gb:
+        return sorted({s.id for s in gb.students} | set(_submitted_folders(course)))
+
+
 def _wait_for_rows(frame, count):
     """Formgrader fills its tables from its API after the page loads ("Loading, please wait...")."""
     expect(frame.locator("tbody tr td.score")).to_have_count(count, timeout=SLOW)
@@ -287,12 +338,14 @@ def test_instructor_sees_the_graded_submissions_in_formgrader(page, lab, course)
         page.get_by_role("menuitem", name="Formgrader", exact=True).click()
         frame = page.frame_locator("#formgrader iframe")
         a1_row = frame.locator("tbody tr", has_text=A1)
-        expect(a1_row.locator(".num-submissions")).to_have_text(str(len(course.students(A1))), timeout=SLOW)
+        # Formgrader counts the folders in submitted/, refused ones too (see the hostile folder names below).
+        expect(a1_row.locator(".num-submissions")).to_have_text(str(len(_submitted_folders(course, A1))), timeout=SLOW)
 
     with step(page, "07-formgrader-students-and-scores"), timed("instructor reads the scores"):
         frame.get_by_role("link", name="Manage Students").click()
-        _wait_for_rows(frame, len(totals))
-        assert _table(frame, "td.id") == totals
+        _wait_for_rows(frame, len(_formgrader_students(course)))
+        shown = _table(frame, "td.id")
+        assert {k: v for k, v in shown.items() if k in totals} == totals  # the rest: the refused folders' names
 
     with step(page, "08-formgrader-a1-submissions-and-scores"), timed("instructor reads the submissions"):
         frame.get_by_role("link", name="Manual Grading").click()
@@ -402,3 +455,146 @@ def test_a_hostile_submission_runs_no_script_in_formgrader_or_its_feedback(page,
         _expect_no_script_ran(page, course, marks, "feedback page")
         # Jupyter serves /files/ in a sandbox (scripts, no same-origin, no dialogs): the control sees the mark only.
         _control(page, course, marks, "control-feedback", writes_file=False)
+
+
+# ---------------------------------------------------------------------------------------- hostile folder names
+
+
+def test_hostile_folder_names_are_refused_and_printed_and_exported_inert(course):
+    """`nnfs grade` refused each hostile folder under a stand-in id, in the same run as everyone else: its
+    table and grades.csv hold no control character and no formula, and the honest students have their scores."""
+    assert GRADE_RUN["code"] == 0, GRADE_RUN["stderr"]
+    record = {r.student: r for r in pipeline.load_results(course)}
+    for kind, name in HOSTILE_IDS.items():
+        r = record[stand_in_id(name)]
+        assert r.status == "error" and "not a valid student id" in r.reason and r.reason.isprintable(), (kind, r)
+    assert set(record).isdisjoint(HOSTILE_IDS.values()) and all(is_valid_student_id(s) for s in record)
+    with course.gradebook() as gb:
+        ids = {s.id for s in gb.students}
+    assert ids.isdisjoint(HOSTILE_IDS.values()) and all(is_valid_student_id(i) for i in ids), ids
+    points = sum(a1_checks.POINTS.values())
+    assert record["example-ada"].score == points and record[MALLORY].score == points
+
+    printed = GRADE_RUN["stdout"] + GRADE_RUN["stderr"]
+    for char in ("\x1b", "\x07", "\u202e"):
+        assert char not in printed, f"{char!r} in what nnfs grade printed"
+    lines = printed.splitlines()
+    start = next(i for i, line in enumerate(lines) if re.match(rf"student\s+(name\s+)?{A1}\s+notes$", line))
+    table = lines[start: lines.index("", start)]
+    assert all(line.isprintable() for line in table), [line for line in table if not line.isprintable()]
+    rows = {line.split()[0]: line for line in table[2:]}
+    assert set(rows) == set(record), set(rows) ^ set(record)
+    assert f"{points:g} / {points:g}" in rows["example-ada"]
+    for name in HOSTILE_IDS.values():
+        assert "ERROR" in rows[stand_in_id(name)] and "not a valid student id" in rows[stand_in_id(name)]
+
+    with (course.root / "grades.csv").open(newline="") as f:
+        cells = list(csv.reader(f))
+    by_student = {row["student_id"]: row for row in csv.DictReader(io.StringIO((course.root / "grades.csv").read_text()))}
+    assert set(by_student) == set(record)
+    ada = by_student["example-ada"]
+    assert (ada["score"], ada["max_score"], ada["status"]) == (f"{points:g}", f"{points:g}", "graded")
+    for name in HOSTILE_IDS.values():
+        assert by_student[stand_in_id(name)]["status"] == "error"
+    for row in cells:
+        for cell in row:
+            assert cell.isprintable() and not set(cell) & {"\u202e"}, (row, cell)
+            assert not cell.startswith(("=", "+", "-", "@", "\uff1d")), (row, cell)  # no formula a spreadsheet would run
+
+
+class Watch:
+    """Marks (above) per page visited: any mark, window.__pwned or file written is a problem, named by page.
+    Requests for pages under formgrader/manage_students/ are the hostile names' own addresses (they hold
+    'pwned'), or what a page at such an address asks relative to it: not a script's doing."""
+
+    def __init__(self, page, lab, course):
+        self.page, self.course, self.marks, self.problems = page, course, Marks(page), []
+        self.ignored = lab.base + "/formgrader/manage_students/"
+
+    def check(self, where):
+        requests = [url for url in self.marks.requests if not url.startswith(self.ignored)]
+        files = _pwned_files(self.course)
+        pwned = self.page.evaluate("typeof window.__pwned === 'undefined' ? null : window.__pwned")
+        if self.marks.console or self.marks.dialogs or requests or files or pwned is not None:
+            self.problems.append(f"{where}: console={self.marks.console} dialogs={self.marks.dialogs} requests={requests} "
+                                 f"window.__pwned={pwned} files={files}")
+        for name in files:
+            (self.course.root / name).unlink()
+        self.marks.clear()
+
+
+def _log_in(page, lab):
+    """The login cookie, as opening JupyterLab leaves it (formgrader's pages, opened with the token, set none)."""
+    page.goto(lab.url("api/status"))
+
+
+def _students_list(page, lab, course):
+    """Formgrader's Manage Students page, loaded: {id shown: score shown}, {id shown: its link}."""
+    page.goto(lab.url("formgrader/manage_students"))
+    _wait_for_rows(page, len(_formgrader_students(course)))
+    _settle(page)
+    links = dict(page.locator("tbody tr").evaluate_all(
+        "rows => rows.map(r => [r.querySelector('td.id').textContent, r.querySelector('td.name a').href])"))
+    return _table(page, "td.id"), links
+
+
+def test_hostile_folder_names_run_no_script_in_formgraders_lists(page, lab, course):
+    """Formgrader's student list and the assignment's submissions list, with the refused folders in submitted/
+    (formgrader reads that folder itself), run none of the scripts in their names; the honest students are
+    there with their scores. The same script, run by the test in the student list, leaves every mark."""
+    watch = Watch(page, lab, course)
+    totals, _ = _gradebook_scores(course)
+    honest = {s: t for s, t in totals.items() if is_valid_student_id(s)}
+    _log_in(page, lab)
+
+    with step(page, "12-formgrader-students-with-hostile-folder-names"), timed("hostile ids: students list"):
+        shown, _ = _students_list(page, lab, course)
+        watch.check("students list")
+        assert {s: shown.get(s) for s in honest} == honest
+
+    with step(page, "13-formgrader-a1-submissions-with-hostile-folder-names"), timed("hostile ids: submissions list"):
+        page.goto(lab.url(f"formgrader/manage_submissions/{A1}"))
+        expect(page.locator("tbody tr td.student-id")).to_have_count(len(_submitted_folders(course, A1)), timeout=SLOW)
+        _settle(page)
+        watch.check("submissions list")
+        rows = page.locator("tbody tr")
+        scores = dict(zip(rows.locator("td.student-id").all_inner_texts(), rows.locator("td.score").all_inner_texts()))
+        _, notebooks = _gradebook_scores(course)
+        assert {s: scores.get(s) for s in notebooks} == notebooks
+
+    with step(page, "14-formgrader-hostile-id-script-run-by-the-test"):
+        page.evaluate(id_script("control-id"))
+        deadline = time.monotonic() + 15
+        while not (course.root / "pwned-control-id").exists() and time.monotonic() < deadline:
+            page.wait_for_timeout(200)
+        marks = watch.marks
+        assert (course.root / "pwned-control-id").exists(), marks
+        assert any(f"{MARK}-control-id" in t for t in marks.console) and marks.dialogs == [f"{MARK}-control-id"], marks
+        assert page.evaluate("window.__pwned") == ["control-id"]
+        (course.root / "pwned-control-id").unlink()
+        marks.clear()
+
+    assert watch.problems == [], "\n".join(watch.problems)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "nbgrader's formgrader lists every folder in submitted/ as a student (NbGraderAPI.get_submitted_students), "
+    "refused or not, and renders the id of its student pages with autoescape off (manage_students_assignments.tpl, "
+    "manage_students_notebook_submissions.tpl): a folder name runs its script there, as the instructor"))
+def test_formgrader_neither_lists_refused_folder_names_nor_runs_them_on_their_pages(page, lab, course):
+    """The refused folders are not students in formgrader either, and the pages their links lead to (the
+    student's page and their a1 page, which an instructor opens from the list) run none of their scripts."""
+    watch = Watch(page, lab, course)
+    _log_in(page, lab)
+    with step(page, "15-formgrader-students-list-again"):
+        shown, links = _students_list(page, lab, course)
+        watch.check("students list")
+    listed = sorted(kind for kind, name in HOSTILE_IDS.items() if name in shown)
+    with timed("hostile ids: student pages"):
+        for kind, name in [("ada", "example-ada")] + [(k, n) for k, n in HOSTILE_IDS.items() if n in links and "(" in n]:
+            for suffix in ("", f"/{A1}"):
+                with step(page, f"16-formgrader-student-page-{kind}{suffix.replace('/', '-')}"):
+                    page.goto(links[name] + suffix)
+                    _settle(page)
+                    watch.check(f"student page of {kind}{suffix}")
+    assert watch.problems == [] and listed == [], (f"refused folder names listed as students: {listed}\n" + "\n".join(watch.problems))
