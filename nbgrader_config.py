@@ -55,3 +55,12 @@ c.LatePenalty.penalty_method = "per_day"
 c.LatePenalty.percent_per_day = 10
 c.LatePenalty.max_percent = 50
 c.LatePenalty.cutoff_days = 7
+
+# formgrader (only when it is loading): its pages escape what they show, and it lists only submission
+# folders named by a valid student id (autograder/formgrader_guard.py says why).
+try:
+    from autograder.formgrader_guard import install as _guard_formgrader
+
+    _guard_formgrader()
+except ImportError:  # a machine without the course package (a student's): nothing to guard
+    pass

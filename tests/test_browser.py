@@ -16,9 +16,9 @@ through Playwright) plays:
   the test itself in those pages does all of that;
   submission folders whose names are the attack (markup with a handler, a quote breaking out of an attribute or
   a script's string, a spreadsheet formula, terminal codes), in the same run: `nnfs grade` refuses them under
-  stand-in ids and prints and exports them inert; formgrader, which reads submitted/ itself, lists them and
-  runs none of their scripts in its lists, but does on the student pages they link to (an xfail naming
-  nbgrader's cause: it is not fixed here).
+  stand-in ids and prints and exports them inert; formgrader, which reads submitted/ itself, lists none of
+  them (autograder/formgrader_guard.py) and runs none of their scripts in its lists or on the student pages
+  a crafted link to each leads to.
 Every step leaves a screenshot in test-output/browser/ (git-ignored) for a reviewer to look at, also the
 step that failed (its name ends in -FAILED). Skips only when Playwright or Chromium cannot start here.
 """
@@ -577,13 +577,13 @@ def test_hostile_folder_names_run_no_script_in_formgraders_lists(page, lab, cour
     assert watch.problems == [], "\n".join(watch.problems)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "nbgrader's formgrader lists every folder in submitted/ as a student (NbGraderAPI.get_submitted_students), "
-    "refused or not, and renders the id of its student pages with autoescape off (manage_students_assignments.tpl, "
-    "manage_students_notebook_submissions.tpl): a folder name runs its script there, as the instructor"))
 def test_formgrader_neither_lists_refused_folder_names_nor_runs_them_on_their_pages(page, lab, course):
-    """The refused folders are not students in formgrader either, and the pages their links lead to (the
-    student's page and their a1 page, which an instructor opens from the list) run none of their scripts."""
+    """The refused folders are not students in formgrader either (the course's nbgrader_config.py installs
+    autograder/formgrader_guard.py: nbgrader 0.9.6 lists every folder of submitted/ and writes ids into its
+    pages unescaped), and the student pages a crafted link leads to, for each hostile name, run none of its
+    scripts."""
+    from urllib.parse import quote
+
     watch = Watch(page, lab, course)
     _log_in(page, lab)
     with step(page, "15-formgrader-students-list-again"):
@@ -591,10 +591,10 @@ def test_formgrader_neither_lists_refused_folder_names_nor_runs_them_on_their_pa
         watch.check("students list")
     listed = sorted(kind for kind, name in HOSTILE_IDS.items() if name in shown)
     with timed("hostile ids: student pages"):
-        for kind, name in [("ada", "example-ada")] + [(k, n) for k, n in HOSTILE_IDS.items() if n in links and "(" in n]:
+        for kind, name in [("ada", "example-ada")] + [(k, n) for k, n in HOSTILE_IDS.items() if "(" in n]:
             for suffix in ("", f"/{A1}"):
                 with step(page, f"16-formgrader-student-page-{kind}{suffix.replace('/', '-')}"):
-                    page.goto(links[name] + suffix)
+                    page.goto(lab.url(f"formgrader/manage_students/{quote(name, safe='')}{suffix}"))
                     _settle(page)
                     watch.check(f"student page of {kind}{suffix}")
     assert watch.problems == [] and listed == [], (f"refused folder names listed as students: {listed}\n" + "\n".join(watch.problems))
