@@ -84,3 +84,19 @@ def test_sandboxed_kernels_read_the_prebuilt_matplotlib_font_cache(tmp_path):
     finally:
         sandbox.close()
     assert "".join(o.get("text", "") for o in nb.cells[0].outputs).split() == ["/tmp/matplotlib", "True"]  # read, not rebuilt
+
+
+def test_a_worker_without_a_sandbox_refuses_unless_allowed(monkeypatch):
+    """A worker (a cluster's, say) where bubblewrap cannot run refuses to run a student's code unless the
+    task allows it (the local pool, after the instructor's warning; a cluster with --allow-unsandboxed),
+    and a result graded without a sandbox says so."""
+    from autograder.grading import sandbox, worker
+    from autograder.grading.sandbox import Support
+
+    monkeypatch.setattr(sandbox, "_SUPPORT", Support(False, None, ["bubblewrap (bwrap) is not installed"]))
+    template = worker.Template(assignment="a1_helpers", config_text="", gradebook=b"", release_notebook="{}")
+    task = worker.Task(template, "example-ada", b"{}")
+    payload = worker.grade_task(task)
+    result = payload["result"]
+    assert result["status"] == "error" and "no sandbox" in result["reason"] and result["isolation"] == "none"
+    assert "--allow-unsandboxed" in result["reason"]
