@@ -89,7 +89,7 @@ def _judge_sigmoid(cases, outcomes, report):
         if close(out.value, 1.0 / (1.0 + np.exp(x)), 1e-9, 1e-12):
             raise Failure("sigmoid has the wrong sign in the exponent: sigmoid(x) = 1 / (1 + exp(-x))")
         if case.name == "large magnitudes" and not np.isfinite(out.value).all():
-            raise Failure("sigmoid returns nan/inf for large |x| (e.g. x = -800): compute it without overflowing")
+            raise Failure("sigmoid returns nan/inf for large |x| (e.g. exp(x) / (1 + exp(x)) at x = +800): compute it without overflowing")
         raise Failure(f"sigmoid returned wrong values on '{case.name}': expected {fmt(want)}, got {fmt(out.value)}")
 
 
