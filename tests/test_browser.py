@@ -305,8 +305,10 @@ def _gradebook_scores(course):
 
 
 def _submitted_folders(course, assignment="*"):
-    """The names nbgrader's formgrader takes for students who submitted: every folder submitted/<name>/<assignment>."""
-    return sorted({p.parent.name for p in (course.root / "submitted").glob(f"*/{assignment}") if p.is_dir()})
+    """The names formgrader takes for students who submitted: every folder submitted/<name>/<assignment> named by
+    a valid id (nbgrader lists them all; the course's formgrader_guard drops the others)."""
+    folders = {p.parent.name for p in (course.root / "submitted").glob(f"*/{assignment}") if p.is_dir()}
+    return sorted(name for name in folders if is_valid_student_id(name))
 
 
 def _formgrader_students(course):
