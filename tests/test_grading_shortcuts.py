@@ -100,3 +100,19 @@ def test_a_worker_without_a_sandbox_refuses_unless_allowed(monkeypatch):
     result = payload["result"]
     assert result["status"] == "error" and "no sandbox" in result["reason"] and result["isolation"] == "none"
     assert "--allow-unsandboxed" in result["reason"]
+
+
+def test_judging_outside_the_kernel_gives_the_scores_the_checks_give_inside(tmp_path):
+    """`nnfs grade` (stand-in in the kernel, judged in the grader) and `--no-verify` (the package's checks
+    judging in the kernel, as under plain nbgrader) give every cell the same score for honest work and
+    realistic mistakes; only the first is marked as judged outside."""
+    course = copy_course(tmp_path)
+    write_submissions(tmp_path, A1)
+    students = ["example-ada", "example-bob", "example-grace"]
+    quiet = dict(jobs=1, progress=False, log=lambda *_: None)
+    outside = {r.student: r for r in coordinator.grade(course, A1, students, **quiet)}
+    inside = {r.student: r for r in coordinator.grade(course, A1, students, verify=False, force=True, **quiet)}
+    for student in students:
+        assert outside[student].cells == inside[student].cells, student
+        assert outside[student].verified and not inside[student].verified
+    assert outside["example-bob"].score < outside["example-ada"].score == 10.0
