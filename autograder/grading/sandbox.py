@@ -105,20 +105,7 @@ def _pids_cgroup_root() -> str | None:
     controllers = Path("/sys/fs/cgroup/cgroup.controllers")
     if controllers.exists() and "pids" in controllers.read_text().split():
         candidates.append(Path("/sys/fs/cgroup"))
-    for base in candidates:
-        probe = base / f"nnfs-probe-{os.getpid()}"
-        try:
-            probe.mkdir()
-            (probe / "pids.max").write_text("8")
-            return str(base)
-        except OSError:
-            continue
-        finally:
-            try:
-                probe.rmdir()
-            except OSError:
-                pass
-    return None
+    return _first_usable([(base, "pids.max", 8) for base in candidates])
 
 
 def _memory_cgroup_root() -> str | None:
@@ -130,19 +117,19 @@ def _memory_cgroup_root() -> str | None:
     subtree = Path("/sys/fs/cgroup/cgroup.subtree_control")
     if subtree.exists() and "memory" in subtree.read_text().split():
         candidates.append((Path("/sys/fs/cgroup"), "memory.max"))
-    for base, limit_file in candidates:
-        probe = base / f"nnfs-probe-{os.getpid()}"
-        try:
-            probe.mkdir()
-            (probe / limit_file).write_text(str(64 * 1024 * 1024))
-            return str(base)
-        except OSError:
-            continue
-        finally:
+    return _first_usable([(base, limit_file, 64 * 1024 * 1024) for base, limit_file in candidates])
+
+
+def _first_usable(candidates: list) -> str | None:
+    """The first (folder, limit file, limit) where a probe cgroup can be made and limited, or None."""
+    for base, limit_file, limit in candidates:
+        probe = _make_cgroup(str(base), f"nnfs-probe-{os.getpid()}", limit_file, limit)
+        if probe is not None:
             try:
-                probe.rmdir()
+                os.rmdir(probe)
             except OSError:
                 pass
+            return str(base)
     return None
 
 
