@@ -36,7 +36,7 @@ import pytest
 
 from autograder import cli
 from autograder.checks import a1_helpers as a1_checks
-from autograder.examples import example_students
+from autograder.examples import ROSTER, example_students
 from autograder.grading import pipeline
 from autograder.grading.untrusted import is_valid_student_id, stand_in_id
 from browser import CHROMIUM_FLAGS, INSTALL_CHROMIUM, INSTALL_PLAYWRIGHT, JupyterLab, chromium_executable
@@ -134,6 +134,7 @@ def course(tmp_path_factory):
     with timed("release and examples"):
         cli.main(["--course", str(root), "release", A1])
         cli.main(["--course", str(root), "examples", A1])
+        cli.main(["--course", str(root), "roster", "import", str(ROSTER), "--format", "plain"])  # names for formgrader
         hostile = course.submitted_notebook(MALLORY, A1)
         hostile.parent.mkdir(parents=True)
         hostile.write_text(hostile_student(course.release_notebook(A1)))
@@ -340,7 +341,7 @@ def test_instructor_sees_the_graded_submissions_in_formgrader(page, lab, course)
         page.get_by_role("menuitem", name="Formgrader", exact=True).click()
         frame = page.frame_locator("#formgrader iframe")
         a1_row = frame.locator("tbody tr", has_text=A1)
-        # Formgrader counts the folders in submitted/, refused ones too (see the hostile folder names below).
+        # Formgrader counts the folders in submitted/ named by a valid id (formgrader_guard).
         expect(a1_row.locator(".num-submissions")).to_have_text(str(len(_submitted_folders(course, A1))), timeout=SLOW)
 
     with step(page, "07-formgrader-students-and-scores"), timed("instructor reads the scores"):
@@ -348,6 +349,11 @@ def test_instructor_sees_the_graded_submissions_in_formgrader(page, lab, course)
         _wait_for_rows(frame, len(_formgrader_students(course)))
         shown = _table(frame, "td.id")
         assert {k: v for k, v in shown.items() if k in totals} == totals  # the rest: the refused folders' names
+        names = dict(frame.locator("tbody tr").evaluate_all(
+            "rows => rows.map(r => [r.querySelector('td.id').textContent.trim(), r.querySelector('td.name').textContent.trim()])"))
+        # The roster's names (nnfs roster import) for every student on it, not nbgrader's "None, None".
+        roster = {row["id"]: f"{row['last_name']}, {row['first_name']}" for row in csv.DictReader(ROSTER.open())}
+        assert {s: names.get(s) for s in roster} == roster, names
 
     with step(page, "08-formgrader-a1-submissions-and-scores"), timed("instructor reads the submissions"):
         frame.get_by_role("link", name="Manual Grading").click()
@@ -357,7 +363,8 @@ def test_instructor_sees_the_graded_submissions_in_formgrader(page, lab, course)
         _wait_for_rows(frame, len(notebooks))
         frame.get_by_text("Show All Names").click()  # submissions are anonymous ("Submission #1") until then
         expect(frame.locator("tbody tr td.name a.name-shown").first).to_be_visible()
-        assert _table(frame, "td.name a.name-shown") == notebooks
+        # A submission shows its student's name where the roster has one, else the id.
+        assert _table(frame, "td.name a.name-shown") == {roster.get(s, s): score for s, score in notebooks.items()}
 
 
 # ---------------------------------------------------------------------------------------- a hostile student
