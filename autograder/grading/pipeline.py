@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import os
-import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,7 +34,7 @@ class StudentResult:
     notes: list = field(default_factory=list)  # what the instructor should know
     reason: str = ""  # why status is "error"
     seconds: float = 0.0
-    verified: bool = False  # scores re-checked out of process (sandboxed grading)
+    verified: bool = False  # hidden tests judged outside the kernel (nnfs grade without --no-verify)
     isolation: str = ""  # how the worker isolated this student's code: "bwrap" or "none" ("" when not run)
     digest: str = ""  # sha256 of the submitted notebook, so a re-run can skip what is already graded
     # Lateness (autograder/term): computed again from ``score`` (the raw, verified score) at every export,

@@ -125,8 +125,8 @@ def _folder_bytes(folder: Path) -> int:
     return total
 
 
-def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path, timings: dict) -> tuple:
-    """(plain outputs, nbgrader API) after nbgrader's sandboxed run; the API is None when it failed."""
+def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path, timings: dict) -> dict:
+    """The plain outputs of nbgrader's sandboxed run (empty when it failed: the result says why)."""
     a, student = task.template.assignment, task.student
     start = time.perf_counter()
     # Judged outside (task.verify): the kernel has no grading package, a stand-in takes its place. Else the
@@ -136,7 +136,7 @@ def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path,
     except Exception as exc:
         result.status = "error"
         result.reason = f"the sandboxed kernel would not start ({type(exc).__name__}: {exc}); regrade this student"
-        return {}, None
+        return {}
     from .warm import WarmExecute
 
     WarmExecute.handed_over = kernel  # nbgrader's executor (made by nbgrader, in this thread) takes it
@@ -180,16 +180,16 @@ def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path,
     if watchdog.fired:
         result.status = "error"
         result.reason = f"stopped after {task.limits.notebook_seconds} s (the notebook's time limit): an endless loop?"
-        return out, None
+        return out
     if watchdog.wrote:
         result.status = "error"
         result.reason = "stopped: the notebook wrote files into the grader's socket folder (outside its working folder)"
-        return out, None
+        return out
     if not outcome["success"]:
         result.status = "error"
         lines = (outcome.get("error") or outcome.get("log") or "unknown error").strip().splitlines()
         result.reason = f"nbgrader could not autograde this notebook: {lines[-1] if lines else 'unknown error'}"
-        return out, None
+        return out
     if task.verify:
         from .judging import JudgeOutside
 
@@ -201,7 +201,7 @@ def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path,
         result.notes.append(f"output cut in {len(cut)} cell(s) (over the grader's size bounds); graded on what was kept")
     _read_scores(course, result)
     out["autograded"] = course.autograded_notebook(student, a).read_text()
-    return out, api
+    return out
 
 
 def _preprocessor(item):
@@ -338,7 +338,7 @@ def grade_task(task: Task) -> dict:
         out = {}
         if result.status == "graded":
             result.notes += restore_answer_cells(course, a, task.student)
-            out, _ = _autograde(course, task, result, scratch, timings)
+            out = _autograde(course, task, result, scratch, timings)
         if result.status == "graded":
             result.verified = task.verify  # judged outside the kernel
             out["grades"], out["comments"] = _raw_records(course, a, task.student)
