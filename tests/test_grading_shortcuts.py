@@ -211,3 +211,24 @@ def test_several_assignments_graded_in_one_pool(tmp_path):
     assert "softmax_tests" in by_assignment[A1].cells and "softmax_tests" not in by_assignment["a2_backprop"].cells
     for a in (A1, "a2_backprop"):
         assert course.autograded_notebook("example-ada", a).is_file() and course.feedback_html("example-ada", a).is_file()
+
+
+def test_a_process_forked_inside_shared_engines_gets_nbgraders_own_gradebook():
+    import os
+
+    from nbgrader import api
+
+    from autograder.grading.gradebook_engines import shared_engines
+
+    original = api.Gradebook.__init__
+    with shared_engines():
+        assert api.Gradebook.__init__ is not original
+        pid = os.fork()
+        if pid == 0:  # the child: nbgrader's own __init__, and a block of its own does not wait on the parent's lock
+            ok = api.Gradebook.__init__ is original
+            with shared_engines():
+                ok = ok and api.Gradebook.__init__ is not original
+            os._exit(0 if ok and api.Gradebook.__init__ is original else 1)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert api.Gradebook.__init__ is original

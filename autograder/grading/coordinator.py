@@ -21,6 +21,7 @@ from pathlib import Path
 
 from . import pipeline, untrusted
 from .course import Course
+from .gradebook_engines import shared_engines
 from .pipeline import StudentResult, _atomic_write
 from .sandbox import Limits, support
 from . import worker
@@ -404,7 +405,8 @@ def grade(
         bar.update(result)
 
     try:
-        crashed = _run(runner, tasks, record) if tasks else []
+        with shared_engines():  # one engine for the course's gradebook over every merge of this run
+            crashed = _run(runner, tasks, record) if tasks else []
         # A worker process that died takes its pool with it: retry those students one at a time.
         for task in crashed:
             if _run(_dask_runner(scheduler) if scheduler else _local_runner(1), [task], record):

@@ -14,9 +14,25 @@ back when it ends. The grading tests check that a notebook graded inside it gets
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 
 _LOCK = threading.Lock()
+_PATCHED = None  # nbgrader's own Gradebook.__init__ while a block runs in this process
+
+
+def _in_forked_child() -> None:
+    """A process forked inside a block (a pool's new worker) starts with nbgrader's own __init__ and a lock
+    nobody holds: the block, its engines and its lock belong to the parent."""
+    global _LOCK, _PATCHED
+    _LOCK = threading.Lock()
+    if _PATCHED is not None:
+        from nbgrader import api
+
+        api.Gradebook.__init__, _PATCHED = _PATCHED, None
+
+
+os.register_at_fork(after_in_child=_in_forked_child)
 
 
 @contextlib.contextmanager
@@ -40,11 +56,12 @@ def shared_engines():
         self.course_id = course_id
         self.authenticator = authenticator
 
+    global _PATCHED
     with _LOCK:  # one block at a time per process: the patch is process-wide
-        api.Gradebook.__init__ = init
+        api.Gradebook.__init__, _PATCHED = init, original
         try:
             yield
         finally:
-            api.Gradebook.__init__ = original
+            api.Gradebook.__init__, _PATCHED = original, None
             for engine in engines.values():
                 engine.dispose()
