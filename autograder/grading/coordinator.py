@@ -237,17 +237,6 @@ class Progress:
 # ------------------------------------------------------------------------------------------ grade
 
 
-def _preloads(course: Course, assignment: str) -> tuple:
-    """What the workers' fork servers may import ahead for this assignment (a hint: a wrong guess costs
-    only the kernels started ahead). From the release, as the workers take it from the template."""
-    from .forkserver import preloads
-
-    try:
-        return preloads(course.release_notebook(assignment).read_text())
-    except OSError:
-        return ()
-
-
 def _local_runner(jobs: int, warm_up=None):
     """A local process pool. With ``warm_up`` (limits, verify) every worker starts at once and starts
     its first kernels before any task reaches it, while the coordinator makes the template."""
@@ -365,14 +354,12 @@ def grade(
     # Longest first (a stable sort: in the given order where nothing is known).
     todo.sort(key=lambda item: -_expected_seconds(previous, item[1], item[0]))
 
-    # One set of modules for the fork servers to import ahead, for every assignment of the run: every kernel
-    # comes from the same fork server, and a worker moving on to the next assignment starts no new one.
-    preload = tuple(sorted({m for a in {a for a, _, _ in todo} for m in _preloads(course, a)}))
-    # The workers first: they start up (imports, fork servers, their first kernels) while the templates are
-    # made. No more workers than submissions: each one's start-up is about 2 s of CPU.
+    # The workers first: they start up (imports, fork servers, the first kernels of the first assignment in
+    # the queue) while the templates are made. No more workers than submissions: each one's start-up is about
+    # 2 s of CPU. A worker moving on to another assignment starts that one's fork server then.
     runner = None
     if todo:
-        runner = _dask_runner(scheduler) if scheduler else _local_runner(max(1, min(jobs, len(todo))), warm_up=(limits, verify, preload))
+        runner = _dask_runner(scheduler) if scheduler else _local_runner(max(1, min(jobs, len(todo))), warm_up=(limits, verify, todo[0][0]))
     try:
         templates = {a: make_template(course, a) for a in dict.fromkeys(a for a, _, _ in todo)}
     except BaseException:
@@ -382,7 +369,7 @@ def grade(
     # Locally the instructor has been warned above; a cluster's workers are refused without a sandbox
     # unless the instructor says otherwise.
     unsandboxed_ok = allow_unsandboxed or not scheduler
-    tasks = [Task(templates[a], student, data, limits, verify, allow_unsandboxed=unsandboxed_ok, preload=preload) for a, student, data in todo]
+    tasks = [Task(templates[a], student, data, limits, verify, allow_unsandboxed=unsandboxed_ok) for a, student, data in todo]
 
     bar = Progress(len(tasks), progress)
     timings = []

@@ -55,7 +55,10 @@ class Course:
     def assignments(self) -> list[str]:
         """Assignments with a source notebook, in course order (their names sort by number)."""
         src = self.root / "source"
-        return sorted(p.name for p in src.iterdir() if (p / f"{p.name}.ipynb").is_file()) if src.is_dir() else []
+        from ..assignments import course_order
+
+        found = [p.name for p in src.iterdir() if (p / f"{p.name}.ipynb").is_file()] if src.is_dir() else []
+        return sorted(found, key=course_order)
 
     def source_notebook(self, assignment: str) -> Path:
         return self.root / "source" / assignment / f"{assignment}.ipynb"

@@ -16,7 +16,6 @@ isolates the same but costs the CPU again. ``NNFS_FORK_KERNELS=0`` turns forking
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import select
@@ -34,41 +33,6 @@ from .course import remove_at_exit
 from .sandbox import PACKAGE_DIR, course_environment, support, zygote_bwrap_argv
 
 SOURCE = Path(__file__).with_name("zygote_main.py")
-
-# Libraries a fork server may import ahead for the kernels of an assignment whose notebook imports them:
-# ones whose import does not depend on running inside IPython (matplotlib.pyplot and tqdm.auto do: they
-# are left to the kernel). sklearn.datasets alone is about 1.2 s of CPU, in both of a submission's kernels.
-PRELOADABLE = ("h5py", "matplotlib", "scipy", "sklearn")
-
-
-@functools.lru_cache(maxsize=16)
-def preloads(notebook_text: str) -> tuple[str, ...]:
-    """The preloadable modules a notebook's code cells import (``matplotlib.pyplot`` gives ``matplotlib``)."""
-    import ast
-
-    try:
-        cells = json.loads(notebook_text).get("cells", [])
-    except (ValueError, AttributeError):
-        return ()
-    found = set()
-    for cell in cells:
-        if cell.get("cell_type") != "code":
-            continue
-        source = "".join(cell.get("source", ""))
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:  # magics, or a student's broken cell: nothing to learn from it
-            continue
-        for node in ast.walk(tree):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                names = [node.module]
-            for name in names:
-                top = name.split(".")[0]
-                if top in PRELOADABLE:
-                    found.add("matplotlib" if top == "matplotlib" else name)
-    return tuple(sorted(found))
-
 
 def enabled() -> bool:
     return os.environ.get("NNFS_FORK_KERNELS", "1") != "0" and support().bwrap and hasattr(os, "pidfd_open")
@@ -144,10 +108,10 @@ class ForkedProcess:
 class Zygote:
     """One fork server (one kind of kernel) and the folder its kernels' folders live in."""
 
-    def __init__(self, with_package: bool, preload: tuple = ()):
+    def __init__(self, with_package: bool, preload: tuple = (), data: tuple = ()):
         self.base = Path(tempfile.mkdtemp(prefix="nnfs-fork-"))
         remove_at_exit(self.base)
-        env, binds = course_environment()
+        env, binds = course_environment(data)
         readonly = ([str(PACKAGE_DIR)] if with_package else []) + binds
         argv = zygote_bwrap_argv(str(self.base), readonly, env) + [sys.executable, "-c", SOURCE.read_text(), ",".join(preload)]
         self._lock = threading.Lock()
@@ -248,13 +212,13 @@ _fresh_state()
 os.register_at_fork(after_in_child=_fresh_state)
 
 
-def zygote(with_package: bool, preload: tuple = ()) -> Zygote | None:
+def zygote(with_package: bool, preload: tuple = (), data: tuple = ()) -> Zygote | None:
     """This process's fork server for one kind of kernel, started on first use; None when forking is
     off or the server would not start (said once on stderr: kernels then start the usual way). Servers
-    with other preloads (another assignment's) are kept: a Dask worker may grade two at once."""
+    with other preloads or data (another assignment's spec) are kept: a worker may grade two at once."""
     if not enabled():
         return None
-    key = (with_package, tuple(preload))
+    key = (with_package, tuple(preload), tuple(data))
     with _LOCK:
         server = _ZYGOTES.get(key)
         if server is not None and server.alive():
@@ -262,7 +226,7 @@ def zygote(with_package: bool, preload: tuple = ()) -> Zygote | None:
         if with_package in _FAILED:
             return None
         try:
-            server = _ZYGOTES[key] = Zygote(with_package, key[1])
+            server = _ZYGOTES[key] = Zygote(with_package, key[1], key[2])
             return server
         except Exception as exc:  # noqa: BLE001
             _FAILED[with_package] = f"{type(exc).__name__}: {exc}"

@@ -17,7 +17,6 @@ inputs are in its process). It cannot choose its score, read a reference or anot
 
 from __future__ import annotations
 
-import importlib
 import json
 import secrets
 import threading
@@ -26,15 +25,14 @@ from nbconvert.preprocessors import Preprocessor
 from nbformat.v4 import new_code_cell, new_output
 from traitlets import Bool, Unicode
 
+from ..assignments import spec
 from ..checks._core import Check, Outcome, Report, _unchanged
 from . import wire
 from .standin import ANSWER_MIME, cell_source
 
-TEST_CELL = "{name}_tests"  # the grade id of a check's test cell
-
-
 def checks_of(assignment: str) -> dict[str, Check]:
-    return importlib.import_module(f"autograder.checks.{assignment}").CHECKS
+    """The assignment's checks, as its spec declares them (autograder/assignments/)."""
+    return spec(assignment).checks()
 
 
 def judge_rows(check: Check, rows: list) -> Report:
@@ -95,8 +93,8 @@ class JudgeOutside(Preprocessor):
         if broken:  # the grader's own cell failed: no student is to be judged on that
             raise RuntimeError(f"the hidden tests' stand-in did not install: {broken[0].get('ename')}: {broken[0].get('evalue')}")
         nb.cells = [cell for cell in nb.cells if not any(cell is f for f in first)]
-        checks = checks_of(self.assignment)
-        by_cell = {TEST_CELL.format(name=name): check for name, check in checks.items()}
+        needs = spec(self.assignment)
+        by_cell = {needs.test_cell(name): check for name, check in needs.checks().items()}
         self.verdicts = {}
         JudgeOutside.last.problems = problems = []
         for cell in nb.cells:

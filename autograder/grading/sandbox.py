@@ -62,24 +62,25 @@ class SandboxSpec:
     env: dict = field(default_factory=dict)
 
 
-def course_environment() -> tuple[dict, list]:
-    """(environment, read-only binds) every graded kernel gets.
+def course_environment(data: tuple = ()) -> tuple[dict, list]:
+    """(environment, read-only binds) a graded kernel gets, for an assignment that reads ``data`` (its spec's).
 
     One BLAS thread: a worker grades one notebook per core, and a multithreaded BLAS whose threads wait
-    for each other on a busy machine is 10-100x slower on small products. Quick mode and the prepared
-    MNIST folder (read-only; it is public data, not a secret) for the notebooks that train on MNIST.
+    for each other on a busy machine is 10-100x slower on small products. Quick mode, and each prepared data
+    folder the assignment declares (read-only; public data, not a secret): only that assignment's.
     """
+    from ..data import DATASETS, MnistError
+
     env = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NNFS_QUICK": "1"}
     binds = []
-    try:
-        from ..data.mnist import DATA_DIR_ENV, MnistError, resolve_data_dir
-
-        data_dir = resolve_data_dir()
-    except (ImportError, MnistError):
-        data_dir = None
-    if data_dir is not None and data_dir.is_dir():
-        env[DATA_DIR_ENV] = str(data_dir)
-        binds.append(str(data_dir))
+    for name in data:
+        try:
+            folder = DATASETS[name].folder()
+        except MnistError:
+            continue  # not prepared: the notebook's data cell says so when it runs
+        if folder.is_dir():
+            env.update(DATASETS[name].environment(folder))
+            binds.append(str(folder))
     return env, binds
 
 
@@ -321,7 +322,7 @@ _CGROUP_NUMBERS = itertools.count(1)
 class Sandbox:
     """One sandbox for one submission: a kernelspec, a scratch folder, a socket folder and a cgroup."""
 
-    def __init__(self, root: Path, workdir: Path, limits: Limits, with_package: bool, env: dict | None = None):
+    def __init__(self, root: Path, workdir: Path, limits: Limits, with_package: bool, env: dict | None = None, data: tuple = ()):
         self.root = root
         self.limits = limits
         sup = support()
@@ -345,7 +346,7 @@ class Sandbox:
             matplotlib.mkdir(exist_ok=True)
             for cache in matplotlib_font_cache():
                 shutil.copyfile(cache, matplotlib / cache.name)
-        base_env, data_binds = course_environment()
+        base_env, data_binds = course_environment(data)
         readonly = ([str(PACKAGE_DIR)] if with_package else []) + data_binds
         spec = SandboxSpec(
             scratch=str(self.scratch),

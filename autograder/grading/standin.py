@@ -3,7 +3,8 @@
 Hidden-test cells call ``check_softmax(softmax)``. Under plain ``nbgrader autograde`` that is the real
 check (autograder/checks), judging in the student's kernel. Under ``nnfs grade`` the kernel holds no
 grading package at all: a first cell (added by InjectStandIn, removed again by JudgeOutside, judging.py)
-defines modules named ``autograder``, ``autograder.checks`` and ``autograder.checks.<assignment>`` whose
+defines the modules the hidden-test cells import (the assignment spec's ``checks_module``, e.g.
+``autograder.checks.a1_helpers``, and its parent packages) whose
 ``check_<name>`` functions only call the student's functions on this assignment's check inputs and hand
 back what they returned as plain data, as one output of the test cell (``ANSWER_MIME``). Nothing of the
 references, of the judges or of another assignment is in the kernel.
@@ -17,14 +18,15 @@ import functools
 import inspect
 import json
 
+from ..assignments import spec
 from . import wire
 
 ANSWER_MIME = "text/x-nnfs-check-answer"  # a test cell's one output that is read as the check's answer
 
 STANDIN = r'''
-def install(request, assignment, answer_mime, wire_source, modules, publish=None):
-    """Put modules autograder, autograder.checks and autograder.checks.<assignment> into ``modules``
-    (sys.modules in a kernel), with one check_<name> per check of the request."""
+def install(request, module_name, answer_mime, wire_source, modules, publish=None):
+    """Put the module ``module_name`` and its parent packages into ``modules`` (sys.modules in a kernel),
+    with one check_<name> per check of the request in it and in its parent."""
     import contextlib, io, json, math, types, warnings, functools
     import numpy as np
 
@@ -81,18 +83,20 @@ def install(request, assignment, answer_mime, wire_source, modules, publish=None
         check.__doc__ = "Runs " + name + " on the hidden tests' inputs; the grader judges what it returned."
         return check
 
-    package = types.ModuleType("autograder")
-    package.__path__ = []
-    checks = types.ModuleType("autograder.checks")
-    checks.__path__ = []
-    own = types.ModuleType("autograder.checks." + assignment)
+    parts = module_name.split(".")
+    made = []
+    for i, part in enumerate(parts):
+        module = types.ModuleType(".".join(parts[: i + 1]))
+        if i < len(parts) - 1:
+            module.__path__ = []  # a package
+        if made:
+            setattr(made[-1], part, module)
+        made.append(module)
     for name in request["checks"]:
         function = make(name)
-        setattr(checks, function.__name__, function)
-        setattr(own, function.__name__, function)
-    package.checks = checks
-    setattr(checks, assignment, own)
-    modules.update({"autograder": package, "autograder.checks": checks, "autograder.checks." + assignment: own})
+        for module in made[-2:]:  # ``from autograder.checks import check_softmax`` works too
+            setattr(module, function.__name__, function)
+    modules.update({module.__name__: module for module in made})
 '''
 
 
@@ -143,7 +147,7 @@ def cell_source(assignment: str) -> str:
     return (
         "import sys as _nnfs_sys, json as _nnfs_json\n_nnfs_standin = {}\n"
         f"exec({STANDIN!r}, _nnfs_standin)\n"
-        f"_nnfs_standin['install'](_nnfs_json.loads({text!r}), {assignment!r}, {ANSWER_MIME!r}, {wire_source!r}, _nnfs_sys.modules)\n"
+        f"_nnfs_standin['install'](_nnfs_json.loads({text!r}), {spec(assignment).checks_module!r}, {ANSWER_MIME!r}, {wire_source!r}, _nnfs_sys.modules)\n"
         "del _nnfs_sys, _nnfs_json, _nnfs_standin\n"
     )
 
@@ -153,7 +157,8 @@ def run_in_process(assignment: str, name: str, fns: tuple) -> list:
     the same source, wire and encoding as in a kernel; the real package's modules are left alone)."""
     answers, modules, namespace = [], {}, {}
     exec(STANDIN, namespace)
-    namespace["install"](request(assignment), assignment, ANSWER_MIME, inspect.getsource(wire), modules, answers.append)
-    getattr(modules[f"autograder.checks.{assignment}"], f"check_{name}")(*fns)
+    module = spec(assignment).checks_module
+    namespace["install"](request(assignment), module, ANSWER_MIME, inspect.getsource(wire), modules, answers.append)
+    getattr(modules[module], f"check_{name}")(*fns)
     (answer,) = answers
     return json.loads(answer)["rows"]

@@ -28,19 +28,19 @@ from .standin import ANSWER_MIME
 WORKDIR = Path("/tmp/work")  # where a kernel finds itself inside its sandbox, whoever it serves
 
 
-def _start(root: Path, limits: Limits, with_package: bool, preload: tuple = ()):
+def _start(root: Path, limits: Limits, with_package: bool, preload: tuple = (), data: tuple = ()):
     from . import forkserver
 
-    server = forkserver.zygote(with_package, preload)
+    server = forkserver.zygote(with_package, preload, data)
     if server is not None:
         try:
-            return _start_kernel(server.kernel_root(), limits, with_package, server)
+            return _start_kernel(server.kernel_root(), limits, with_package, server, data)
         except Exception as exc:  # noqa: BLE001  (the usual start below isolates the same, at more CPU)
             forkserver.failed(with_package, exc)
-    return _start_kernel(root, limits, with_package, None)
+    return _start_kernel(root, limits, with_package, None, data)
 
 
-def _start_kernel(root: Path, limits: Limits, with_package: bool, server):
+def _start_kernel(root: Path, limits: Limits, with_package: bool, server, data: tuple = ()):
     """A kernel in a new sandbox in ``root``: forked by ``server`` (whose folder holds ``root``) or started anew."""
     from dataclasses import asdict
 
@@ -49,7 +49,7 @@ def _start_kernel(root: Path, limits: Limits, with_package: bool, server):
 
     from . import forkserver
 
-    sandbox = Sandbox(root, WORKDIR, limits, with_package=with_package)
+    sandbox = Sandbox(root, WORKDIR, limits, with_package=with_package, data=data)
     options = dict(
         kernel_name=KERNEL_NAME,
         kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(root / "kernels")]),
@@ -83,10 +83,10 @@ def _start_kernel(root: Path, limits: Limits, with_package: bool, server):
     return sandbox, (km, kc)
 
 
-def start_now(root: Path, limits: Limits, with_package: bool, preload: tuple = ()):
+def start_now(root: Path, limits: Limits, with_package: bool, preload: tuple = (), data: tuple = ()):
     """(sandbox, (kernel manager, client)) started in the caller's thread, when no started-ahead kernel is ready.
-    ``preload``: modules a fork server may import ahead (forkserver.preloads)."""
-    return _start(root, limits, with_package, preload)
+    ``preload``: modules a fork server may import ahead, ``data``: data sets bound in (the assignment's spec)."""
+    return _start(root, limits, with_package, preload, data)
 
 
 class WarmKernels:
@@ -105,21 +105,21 @@ class WarmKernels:
 
         util.Finalize(self, self.close, exitpriority=10)
 
-    def _key(self, limits: Limits, with_package: bool, preload: tuple) -> tuple:
-        return (astuple(limits), with_package, tuple(preload))
+    def _key(self, limits: Limits, with_package: bool, preload: tuple, data: tuple) -> tuple:
+        return (astuple(limits), with_package, tuple(preload), tuple(data))
 
-    def prepare(self, limits: Limits, with_package: bool, preload: tuple = ()) -> None:
-        key = self._key(limits, with_package, preload)
+    def prepare(self, limits: Limits, with_package: bool, preload: tuple = (), data: tuple = ()) -> None:
+        key = self._key(limits, with_package, preload, data)
         with self._lock:
             if key not in self._ready:
                 self._count += 1
-                self._ready[key] = self._pool.submit(_start, self._base / f"k{self._count}", limits, with_package, preload)
+                self._ready[key] = self._pool.submit(_start, self._base / f"k{self._count}", limits, with_package, preload, data)
 
-    def take(self, limits: Limits, with_package: bool, preload: tuple = ()):
+    def take(self, limits: Limits, with_package: bool, preload: tuple = (), data: tuple = ()):
         """(sandbox, (kernel manager, client)) with a running kernel, or None; the next one starts at once."""
         with self._lock:
-            future = self._ready.pop(self._key(limits, with_package, preload), None)
-        self.prepare(limits, with_package, preload)
+            future = self._ready.pop(self._key(limits, with_package, preload, data), None)
+        self.prepare(limits, with_package, preload, data)
         if future is None:
             return None
         try:

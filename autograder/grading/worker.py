@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..assignments import spec
 from .course import Course
 from .gradebook_engines import shared_engines
 from .pipeline import StudentResult, _read_scores, preflight, restore_answer_cells
@@ -54,8 +55,6 @@ class Task:
     # A worker without a sandbox refuses to run student code unless this says it may (the instructor's
     # own machine, warned; a Dask cluster only with --allow-unsandboxed).
     allow_unsandboxed: bool = False
-    # What the fork server imports ahead for this kernel (forkserver.preloads); None: from the release.
-    preload: tuple | None = None
 
 
 UNSANDBOXED_NOTE = "graded WITHOUT a sandbox: this student's code ran with the grader's rights"
@@ -275,14 +274,16 @@ def _warm_kernels():
     return _WARM
 
 
-def warm_up(limits: Limits, verify: bool = True, preload: tuple = ()) -> None:
+def warm_up(limits: Limits, verify: bool = True, assignment: str | None = None) -> None:
     """A new worker process's first kernels start now, and nbgrader is imported, before any task
     arrives (a process pool's initializer: this overlaps the coordinator's own set-up). Only a head
     start: if it fails, the pool must still work (an initializer that raises breaks the whole pool)."""
     try:
         _quiet_library_warnings()
         kernels = _warm_kernels()
-        kernels.prepare(limits, not verify, preload)
+        if assignment is not None:
+            needs = spec(assignment)
+            kernels.prepare(limits, not verify, needs.preload, needs.data)
         _feedback_maker()._start()  # its nbgrader import overlaps the first kernel's start
         import nbgrader.apps  # noqa: F401  (about 1 s of imports, needed by the first task)
     except Exception:
@@ -291,12 +292,11 @@ def warm_up(limits: Limits, verify: bool = True, preload: tuple = ()) -> None:
 
 def _sandboxed_kernel(task: Task, with_package: bool, root: Path):
     """(sandbox, (kernel manager, client)): a kernel started ahead of need, else one started now in ``root``."""
-    from .forkserver import preloads
     from .warm import start_now
 
-    preload = preloads(task.template.release_notebook) if task.preload is None else task.preload
-    taken = _warm_kernels().take(task.limits, with_package, preload)
-    return taken if taken else start_now(root, task.limits, with_package, preload)
+    needs = spec(task.template.assignment)  # what its kernels import ahead and the data they read
+    taken = _warm_kernels().take(task.limits, with_package, needs.preload, needs.data)
+    return taken if taken else start_now(root, task.limits, with_package, needs.preload, needs.data)
 
 
 def _raw_records(course: Course, assignment: str, student: str) -> tuple[dict, dict]:

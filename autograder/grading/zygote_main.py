@@ -2,7 +2,7 @@
 
 Run as ``python -c <this file's text> MODULES`` by bubblewrap, so that it works without the grading
 package on the path (the verification kernels must not see it). It imports what every kernel imports
-and the assignment's MODULES (comma-separated, from forkserver.preloads), then serves requests on stdin, one JSON object per line, replying on stdout:
+and the assignment's MODULES (comma-separated: the assignment spec's ``preload``), then serves requests on stdin, one JSON object per line, replying on stdout:
 
     {"root": FOLDER, "connection": {...}, "limits": {...}}  ->  {"pid": PID of the new kernel's process}
     {"go": PID, "ok": true|false}                           ->  (the process goes on, or is killed)
@@ -38,7 +38,7 @@ def _address_space() -> int:
 
 
 def _preload(names: list) -> int:
-    """Import what this assignment's kernels will import (argv[1], from forkserver.PRELOADABLE); the
+    """Import what this assignment's kernels will import (argv[1], the assignment spec's ``preload``); the
     address space that took, which each kernel's memory limit allows on top (it is not the student's)."""
     import importlib
 

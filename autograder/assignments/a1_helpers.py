@@ -1,0 +1,17 @@
+"""Assignment 1: the helpers of a classifier (relu, softmax, a layer, cross-entropy and its gradient, accuracy)."""
+
+from . import Assignment
+
+SPEC = Assignment(
+    name="a1_helpers",
+    checks_module="autograder.checks.a1_helpers",
+    test_cells={
+        "relu": "relu_tests",
+        "softmax": "softmax_tests",
+        "compute_layer": "compute_layer_tests",
+        "average_ce": "average_ce_tests",
+        "grad_ce": "grad_ce_tests",
+        "accuracy": "accuracy_tests",
+    },
+    catalogue_minimum=(25, 10),
+)
