@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from autograder.cli import main
-from autograder.grading import pipeline
+from autograder.grading import feedback, pipeline
 from autograder.grading.coordinator import _empty_gradebook
 from autograder.grading.course import Course
 from autograder.grading.pipeline import StudentResult, final_score
@@ -161,6 +161,50 @@ def test_an_extension_makes_a_late_submission_on_time_and_a_manual_grade_changes
         assert kind in kinds, kinds
     due_lines = [e for e in audit.entries(course, "s002", A) if e["kind"] == "due_date"]
     assert due_lines and due_lines[0]["student"] == "*"
+
+
+PAGE = ("<!DOCTYPE html>\n<html><head><style>body {}</style></head>\n<body>\n<h4>a1_helpers (Score: 8.0 / 10.0)</h4>\n"
+        "<body><main>the student's part: <!-- /nnfs:late-notice --> &lt;b&gt;</main></body>\n</body></html>\n")
+
+
+def feedback_page(course, student):
+    return course.feedback_html(student, A).read_text()
+
+
+def test_the_feedback_page_shows_the_lateness_and_penalty_once_and_follows_extensions(course):
+    commands.set_due(course, A, "2026-12-10 23:59", "Europe/London")
+    set_scores(course, "s002", 4, 4, timestamp=utc(2026, 12, 11, 20, 0))  # 20 h 1 min late: one started day, 10 %
+    set_scores(course, "s001", 4, 6, timestamp=utc(2026, 12, 10, 23, 59))  # exactly at the deadline
+    for student in ("s001", "s002"):
+        course.feedback_html(student, A).parent.mkdir(parents=True)
+        course.feedback_html(student, A).write_text(PAGE)
+    for _ in range(3):  # every export (and a regrade's or a resumed run's) puts the same one notice
+        results(course, "s001", "s002")
+        page = feedback_page(course, "s002")
+        assert page.count("Late submission:") == 1 and page.count(feedback.LATE_NOTICE_START) == 1
+        assert "Late submission: 20 h 1 min after the deadline." in page
+        assert "Submitted 2026-12-11 20:00:00 GMT; the deadline was 2026-12-10 23:59:00 GMT." in page
+        assert "Late policy: -10% per started day late, at most 50%; 0 after 7 days." in page
+        assert "Score before the penalty: 8 / 10; penalty: &minus;0.8; <strong>score: 7.2 / 10</strong>" in page
+        assert page.index("<body>") < page.index("Late submission") < page.index("<h4>")
+        assert feedback_page(course, "s001") == PAGE  # on time: untouched
+    commands.override(course, "s002", A, "softmax", 6, "re-marked")  # the penalty follows the new score
+    results(course, "s002")
+    assert "Score before the penalty: 10 / 10; penalty: &minus;1; <strong>score: 9 / 10</strong>" in feedback_page(course, "s002")
+    commands.extend(course, "s002", A, until="2026-12-11 23:59")  # granted after grading: no notebook is run again
+    results(course, "s002")
+    assert feedback_page(course, "s002") == PAGE
+    commands.extend(course, "s002", A, hours=2)
+    results(course, "s002")
+    page = feedback_page(course, "s002")
+    assert "the deadline was 2026-12-11 01:59:00 GMT (your extension included)" in page and page.count("Late submission:") == 1
+    assert feedback.with_late_notice(page, "") == PAGE
+
+
+def test_the_late_notice_is_escaped():
+    notice = feedback.late_notice("1 s", "<b>now</b>", "then", False, "<script>alert(1)</script>", 8, 0.8, 7.2, 10)
+    assert "<script>" not in notice and "&lt;script&gt;" in notice and "&lt;b&gt;now" in notice
+    assert notice.count(feedback.LATE_NOTICE_END) == 1 and notice.endswith(feedback.LATE_NOTICE_END)
 
 
 def test_a_due_date_missing_from_a_new_gradebook_is_put_back(course):
