@@ -390,3 +390,73 @@ def test_the_demo_roster_and_late_example(tmp_path):
     assert deadlines.policy(Course(ROOT)).late_submission_penalty("example-grace", 10.0, late) == 2  # README's 8 / 10
     rows, refused = roster.parse(roster.read_file(ROSTER), "plain")
     assert not refused and {r["id"] for r in rows} == {"example-ada", "example-bob", "example-carol", "example-dan", "example-eve", "example-grace"}
+
+
+# --------------------------------------------------------------------------------- exchange
+
+def test_exchange_init_makes_the_folder_formgrader_and_students_find(course, tmp_path, monkeypatch):
+    """`nnfs exchange init` as the guide runs it (section 1 and after the first release), and `nnfs exchange init
+    --root` as its JupyterHub section does, with a private config folder in place of /etc/jupyter."""
+    from autograder.term import exchange
+
+    config_dir, root = tmp_path / "jupyter-config", tmp_path / "exchange"
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(config_dir))  # ~/.jupyter, as students' nbgrader reads it
+    config_dir.mkdir()
+    (config_dir / "nbgrader_config.py").write_text(f"c = get_config()\nc.Exchange.root = {str(root)!r}\n")
+    assert exchange.exchange_missing(course.root)  # a fresh machine: formgrader warns
+    run = lambda *a: main(["--course", str(course.root), "exchange", "init", *a])  # noqa: E731
+    assert run() == 0
+    assert oct(root.stat().st_mode & 0o7777) == oct(exchange.ROOT_MODE)
+    assert not exchange.exchange_missing(course.root)
+    inbound = root / "nnfs-course" / "inbound"  # as nbgrader's release_assignment makes it
+    inbound.mkdir(parents=True)
+    inbound.chmod(0o2733)
+    assert run() == 0  # again, after the first release: the sticky bit on inbound
+    assert oct(inbound.stat().st_mode & 0o7777) == oct(0o3733)
+
+    other = tmp_path / "srv" / "exchange"
+    for _ in range(2):  # --root writes the config every user's nbgrader reads; a second run replaces its block
+        assert run("--root", str(other), "--config-dir", str(config_dir)) == 0
+    text = (config_dir / "nbgrader_config.py").read_text()
+    assert text.count(exchange.BLOCK_START) == 1 and text.startswith("c = get_config()\nc.Exchange.root")
+    assert exchange.root_in(exchange.nbgrader_config(None)) == other == exchange.root_in(exchange.nbgrader_config(course.root))
+    assert oct(other.stat().st_mode & 0o7777) == oct(exchange.ROOT_MODE) and not exchange.exchange_missing(course.root)
+
+    with pytest.raises(SystemExit, match="nbgrader does not read config from"):
+        exchange.init(course, str(other), str(tmp_path / "elsewhere"))
+    # The trap: a root in the course's config only, which students' nbgrader never reads.
+    course_config = course.root / "nbgrader_config.py"
+    course_config.write_text(course_config.read_text() + f"\nc.Exchange.root = {str(tmp_path / 'course-only')!r}\n")
+    with pytest.raises(SystemExit, match="students' nbgrader does not read that file"):
+        exchange.init(course)
+    assert not (tmp_path / "course-only").exists()
+
+
+# ------------------------------------------------------------------- end to end (one kernel)
+
+def test_the_demo_late_student_feedback_page_from_a_real_grading_run(tmp_path):
+    """Grace, graded for real as `nnfs demo` grades her: her nbconvert-made feedback page gets the late notice
+    once, a second `nnfs grade` (nothing to regrade) and `nnfs export` keep it single, and an extension granted
+    afterwards takes it off at the next export without running her notebook again."""
+    from autograder.cli import _demo_term
+    from autograder.examples import write_submissions
+
+    shutil.copytree(ROOT / "source" / A, tmp_path / "source" / A)
+    shutil.copy2(ROOT / "nbgrader_config.py", tmp_path / "nbgrader_config.py")
+    run = lambda *a: main(["--course", str(tmp_path), *a])  # noqa: E731
+    assert run("release", A) == 0  # the release and the gradebook's cells, as the demo makes them
+    write_submissions(tmp_path, A)
+    course = Course(tmp_path)
+    _demo_term(course)
+    assert run("grade", A, "--student", "example-grace", "--jobs", "1") == 0
+    page_path = course.feedback_html("example-grace", A)
+    page = page_path.read_text()
+    assert page.count("Late submission:") == 1 and "Late submission: 1 d 1 h after the deadline." in page
+    assert "Score before the penalty: 10 / 10; penalty: &minus;2; <strong>score: 8 / 10</strong>" in page
+    assert page.index("Late submission:") < page.index("a1_helpers (Score:")  # at the top, before nbgrader's header
+    graded = pipeline.load_results(course)[0].seconds
+    assert run("grade", A, "--student", "example-grace", "--jobs", "1") == 0 and run("export") == 0
+    assert page_path.read_text() == page and pipeline.load_results(course)[0].seconds == graded  # not run again
+    commands.extend(course, "example-grace", A, hours=48)
+    assert run("export") == 0
+    assert "Late submission" not in page_path.read_text() and "a1_helpers (Score: 10.0 / 10.0)" in page_path.read_text()
