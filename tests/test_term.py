@@ -89,6 +89,35 @@ def test_lateness_at_the_deadline_and_one_second_after():
     assert deadlines.seconds_late(until + dt.timedelta(seconds=1), due, ext) == 1
 
 
+def test_a_submission_time_in_a_summer_time_zone_is_read_in_that_zone():
+    read = deadlines.read_timestamp
+    assert read("2026-06-10 23:30:00.000000 UTC") == (utc(2026, 6, 10, 23, 30), "")  # nbgrader's default
+    assert read("2026-06-10 23:30:00.000000 CET", "Europe/London")[0] == utc(2026, 6, 10, 21, 30)  # a zone nbgrader knows
+    assert read("2026-06-10 23:30:00.000000+0100")[0] == utc(2026, 6, 10, 22, 30)
+    # Names nbgrader's parse_utc reads as UTC: read in the due date's zone where it uses that name then.
+    assert read("2026-06-10 23:30:00.000000 BST", "Europe/London") == (utc(2026, 6, 10, 22, 30), "")
+    assert read("2026-06-10 23:30:00.000000 JST", "Asia/Tokyo") == (utc(2026, 6, 10, 14, 30), "")
+    assert read("2026-10-25 01:30:00.000000 BST", "Europe/London")[0] == utc(2026, 10, 25, 0, 30)  # the first 01:30
+    moment, note = read("2026-06-10 23:30:00.000000 EDT", "Europe/London")
+    assert moment == utc(2026, 6, 10, 23, 30) and "zone EDT unknown: read as UTC" in note
+    assert read("yesterday-ish \x1b[2J", "UTC")[0] is None and "unreadable" in read("nonsense", "UTC")[1]
+
+
+def test_a_summer_time_submission_before_the_deadline_is_on_time(course):
+    commands.set_due(course, A, "2026-06-10 23:59", "Europe/London")  # 22:59 UTC
+    set_scores(course, "s001", 4, 6)
+    set_scores(course, "s002", 4, 6)
+    for student, stamp in (("s001", "2026-06-10 23:30:00.000000 BST"), ("s002", "2026-06-11 00:30:00.000000 BST")):
+        folder = course.root / "submitted" / student / A
+        folder.mkdir(parents=True)
+        (folder / "timestamp.txt").write_text(stamp + "\n")
+    rs = {r.student: r for r in results(course, "s001", "s002")}
+    assert (rs["s001"].seconds_late, rs["s001"].late_penalty) == (0, 0)  # nbgrader alone would say 31 min late
+    assert (rs["s002"].seconds_late, rs["s002"].late_penalty) == (31 * 60, 1)
+    with course.gradebook() as gb:  # formgrader shows the same times
+        assert gb.find_submission(A, "s001").timestamp == dt.datetime(2026, 6, 10, 22, 30)
+
+
 def test_an_extension_in_hours_is_real_hours_over_a_clock_change():
     due = deadlines.parse_local("2026-10-24 12:00", "Europe/London")  # BST
     ext = deadlines.extension_delta({"hours": 48}, due)

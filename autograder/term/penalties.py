@@ -19,11 +19,13 @@ from __future__ import annotations
 import datetime as dt
 
 from ..grading.feedback import late_notice, with_late_notice
+from ..grading import untrusted
 from ..grading.pipeline import StudentResult, _atomic_write, final_score
 from . import audit, deadlines, roster, store
 
 LATE_NOTE = "late "
-FLAG_NOTES = (LATE_NOTE, roster.NOT_ON_ROSTER)
+TIME_NOTE = "submission time "
+FLAG_NOTES = (LATE_NOTE, TIME_NOTE, roster.NOT_ON_ROSTER)
 
 
 def sync_due_dates(course, gb, term: dict) -> None:
@@ -60,6 +62,14 @@ def apply(course, results: list[StudentResult]) -> list[StudentResult]:
             except MissingEntry:
                 continue
             due = submission.assignment.duedate
+            tz_name = term["due"].get(r.assignment, {}).get("tz", "UTC")
+            stamp = _timestamp_file(course, r.student, r.assignment)
+            if stamp is not None:  # read again with its zone (deadlines.read_timestamp says why)
+                moment, problem = deadlines.read_timestamp(stamp, tz_name)
+                if problem:
+                    r.notes.append(problem)
+                if moment is not None and submission.timestamp != deadlines.as_naive_utc(moment):
+                    submission.timestamp = deadlines.as_naive_utc(moment)
             ext = deadlines.extension_delta(term["extensions"].get(r.assignment, {}).get(r.student),
                                             None if due is None else due.replace(tzinfo=dt.timezone.utc))
             if submission.extension != ext and (ext is not None or submission.extension is not None):
@@ -73,7 +83,6 @@ def apply(course, results: list[StudentResult]) -> list[StudentResult]:
                     notebook.late_submission_penalty = stored
                 total += penalty
             r.seconds_late, r.late_penalty = late, total
-            tz_name = term["due"].get(r.assignment, {}).get("tz", "UTC")
             _update_feedback(course, r, policy, submission.timestamp, None if due is None else due + (ext or dt.timedelta(0)), ext is not None, tz_name)
             if late:
                 r.notes.append(f"{LATE_NOTE}{deadlines.describe_lateness(late)}: -{total:g} point(s) ({policy.describe()}), "
@@ -100,3 +109,12 @@ def _update_feedback(course, r: StudentResult, policy, submitted, deadline, exte
     updated = with_late_notice(page, notice)
     if updated != page:
         _atomic_write(page_path, updated)
+
+
+def _timestamp_file(course, student: str, assignment: str) -> str | None:
+    """submitted/<student>/<assignment>/timestamp.txt, read as untrusted data (no links, bounded), or None."""
+    try:
+        data = untrusted.read_regular_file(course.root / "submitted", [student, assignment, "timestamp.txt"], untrusted.SMALL_FILE_MAX_BYTES)
+    except untrusted.RefusedFile:
+        return None
+    return data.decode("utf-8", errors="replace")
