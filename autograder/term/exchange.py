@@ -127,7 +127,7 @@ def _sticky_inbound(inbound: Path) -> list[str]:
     mode = stat.S_IMODE(inbound.stat().st_mode)
     if mode & stat.S_ISVTX:
         return [f"{inbound} is ready (mode {mode:o})"]
-    if inbound.stat().st_uid != os.geteuid():
+    if os.geteuid() not in (0, inbound.stat().st_uid):
         return [f"{inbound}: mode {mode:o}; run nnfs exchange init as its owner (the instructor) to add the sticky bit"]
     os.chmod(inbound, mode | stat.S_ISVTX)
     return [f"{inbound}: mode {mode:o} -> {mode | stat.S_ISVTX:o} (the sticky bit: a student cannot rename or delete another's submission)"]
@@ -152,8 +152,8 @@ def init(course, root: str | None = None, config_dir: str | None = None) -> list
                                   "or give --config-dir ~/.jupyter on a machine where you are the only user") from None
     students, instructor = root_in(nbgrader_config(None)), root_in(nbgrader_config(course.root))
     if root is not None and students != root_path:
-        raise ExchangeProblem(f"students' nbgrader still sees the exchange at {students}: a config that nbgrader reads "
-                              f"before {folder} sets it (see jupyter --paths); set it there, or remove it")
+        raise ExchangeProblem(f"students' nbgrader still sees the exchange at {students}: a config folder that "
+                              f"takes precedence over {folder} sets it (jupyter --paths lists them, first wins); set it there, or remove it")
     if students != instructor:
         raise ExchangeProblem(f"the course's nbgrader_config.py puts the exchange at {instructor}, but students' nbgrader does "
                               f"not read that file and uses {students}: remove Exchange.root from the course's config and "
