@@ -5,6 +5,7 @@ import csv
 import datetime as dt
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -489,3 +490,60 @@ def test_the_demo_late_student_feedback_page_from_a_real_grading_run(tmp_path):
     commands.extend(course, "example-grace", A, hours=48)
     assert run("export") == 0
     assert "Late submission" not in page_path.read_text() and "a1_helpers (Score: 10.0 / 10.0)" in page_path.read_text()
+
+
+def test_the_shared_exchange_keeps_students_out_of_each_others_submissions(tmp_path):
+    """The guide's JupyterHub table, on real accounts: the instructor (this root process) releases through
+    nbgrader and runs `nnfs exchange init`; a student (uid 65534, "nobody") may fetch and submit but not list
+    inbound, nor rename or delete another student's submission."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    python = Path("/usr/bin/python3")  # the course's own interpreter may sit in a folder only root can read
+    if os.geteuid() != 0 or not python.is_file():
+        pytest.skip("needs root, to act as a second Unix account, and /usr/bin/python3 for that account")
+    shared = Path(tempfile.mkdtemp(prefix="nnfs-exchange-test-", dir="/tmp"))  # tmp_path is private to root
+    try:
+        shared.chmod(0o755)
+        root, config_dir, course_root = shared / "exchange", tmp_path / "jupyter-config", tmp_path / "course"
+        config_dir.mkdir()
+        (config_dir / "nbgrader_config.py").write_text(f"c = get_config()\nc.Exchange.root = {str(root)!r}\n")
+        shutil.copytree(ROOT / "source" / A, course_root / "source" / A)
+        shutil.copytree(ROOT / "release" / A, course_root / "release" / A)
+        shutil.copy2(ROOT / "nbgrader_config.py", course_root / "nbgrader_config.py")
+        env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config_dir)}
+        tools = Path(sys.executable).parent
+        for command in ([str(tools / "nnfs"), "exchange", "init"], [str(tools / "nbgrader"), "release_assignment", A],
+                        [str(tools / "nnfs"), "exchange", "init"]):
+            subprocess.run(command, cwd=course_root, env=env, check=True, capture_output=True)
+        inbound = root / "nnfs-course" / "inbound"
+        assert oct(inbound.stat().st_mode & 0o7777) == "0o3733"
+        other = inbound / f"s001+{A}+2026-12-10 12:00:00.000000 UTC+aBcDeFgHiJkL"  # another student's, as submit makes it
+        other.mkdir()
+        other.chmod(0o777)
+        (other / f"{A}.ipynb").write_text("{}")
+        student = f"""
+import os, sys
+inbound, other, outbound = sys.argv[1:4]
+def refused(action):
+    try:
+        action()
+    except PermissionError:
+        return True
+    return False
+assert open(os.path.join(outbound, "{A}.ipynb")).read()            # fetch a released assignment
+assert refused(lambda: open(os.path.join(outbound, "x"), "w"))     # but not change the release
+mine = os.path.join(inbound, "mallory+{A}+now+XyZ")
+os.mkdir(mine); open(os.path.join(mine, "{A}.ipynb"), "w").write("{{}}")  # submit
+assert refused(lambda: os.listdir(inbound))                         # not list who submitted what
+assert refused(lambda: os.rename(other, mine + "-taken"))           # nor move another's submission away
+assert refused(lambda: os.rmdir(other))
+print("ok")
+"""
+        run = subprocess.run([str(python), "-c", student, str(inbound), str(other), str(root / "nnfs-course" / "outbound" / A)],
+                             user=65534, group=65534, capture_output=True, text=True, cwd="/")
+        assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
