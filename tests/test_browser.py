@@ -27,9 +27,11 @@ import csv
 import io
 import re
 import shutil
+import subprocess
 import sys
 import time
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -152,7 +154,13 @@ def course(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lab(course, tmp_path_factory):
-    server = JupyterLab(course.root, tmp_path_factory.mktemp("jupyter-home"))
+    home = tmp_path_factory.mktemp("jupyter-home")
+    server = JupyterLab(course.root, home)
+    # The documented set-up (the guide's section 1): the exchange made by `nnfs exchange init`, here at a private
+    # root named in the server's private config folder (its ~/.jupyter), so formgrader has nothing to warn about.
+    environment = server._environment()
+    (home / "config" / "nbgrader_config.py").write_text(f"c = get_config()\nc.Exchange.root = {str(home / 'exchange')!r}\n")
+    subprocess.run([str(Path(sys.executable).with_name("nnfs")), "exchange", "init"], cwd=course.root, env=environment, check=True)
     with timed("jupyterlab start"):
         server.start()
     try:
@@ -343,6 +351,9 @@ def test_instructor_sees_the_graded_submissions_in_formgrader(page, lab, course)
         a1_row = frame.locator("tbody tr", has_text=A1)
         # Formgrader counts the folders in submitted/ named by a valid id (formgrader_guard).
         expect(a1_row.locator(".num-submissions")).to_have_text(str(len(_submitted_folders(course, A1))), timeout=SLOW)
+        # No "The exchange directory ... does not exist" (or any other) warning above the assignments.
+        expect(frame.locator("#warning-exchange")).to_have_count(0)
+        expect(frame.locator(".alert-warning")).to_have_count(0)
 
     with step(page, "07-formgrader-students-and-scores"), timed("instructor reads the scores"):
         frame.get_by_role("link", name="Manage Students").click()

@@ -165,6 +165,14 @@ def test_the_semester_in_the_guide_runs(tmp_path):
     canvas = list(csv.reader((course / "canvas_grades.csv").open()))
     assert canvas[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"] and canvas[1][0] == "    Points Possible"
     assert ["Hopper, Grace", "4102", "1002", "s002", "NNFS 2026 Section B"] == next(r for r in canvas if r[3] == "s002")[:5]
+    # the exchange nnfs exchange init made (formgrader finds it: the guide's release and collect worked through it)
+    assert oct(exchange.stat().st_mode & 0o7777) == "0o1777"
+    assert oct((exchange / "nnfs-course" / "inbound").stat().st_mode & 0o7777) == "0o3733"
+    # s002's feedback page says how late and what it cost, once, also after nbgrader generate_feedback rewrote it
+    page = (course / "feedback" / "s002" / A1 / f"{A1}.html").read_text()
+    assert page.count("Late submission:") == 1 and "Late submission: 9 h 1 min after the deadline." in page
+    assert "Score before the penalty: 9.5 / 10; penalty: &minus;0.95; <strong>score: 8.55 / 10</strong>" in page
+    assert "(your extension included)" in page
     feedback = list((home / "student" / A1 / "feedback").glob(f"*/{A1}.html"))
     assert len(feedback) == 1 and "(Score: 10.0 / 10.0)" in feedback[0].read_text()
     dask_run = next(text for body, text in output.items() if "--scheduler" in body)

@@ -5,11 +5,12 @@ import csv
 import datetime as dt
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
 from autograder.cli import main
-from autograder.grading import pipeline
+from autograder.grading import feedback, pipeline
 from autograder.grading.coordinator import _empty_gradebook
 from autograder.grading.course import Course
 from autograder.grading.pipeline import StudentResult, final_score
@@ -89,6 +90,35 @@ def test_lateness_at_the_deadline_and_one_second_after():
     assert deadlines.seconds_late(until + dt.timedelta(seconds=1), due, ext) == 1
 
 
+def test_a_submission_time_in_a_summer_time_zone_is_read_in_that_zone():
+    read = deadlines.read_timestamp
+    assert read("2026-06-10 23:30:00.000000 UTC") == (utc(2026, 6, 10, 23, 30), "")  # nbgrader's default
+    assert read("2026-06-10 23:30:00.000000 CET", "Europe/London")[0] == utc(2026, 6, 10, 21, 30)  # a zone nbgrader knows
+    assert read("2026-06-10 23:30:00.000000+0100")[0] == utc(2026, 6, 10, 22, 30)
+    # Names nbgrader's parse_utc reads as UTC: read in the due date's zone where it uses that name then.
+    assert read("2026-06-10 23:30:00.000000 BST", "Europe/London") == (utc(2026, 6, 10, 22, 30), "")
+    assert read("2026-06-10 23:30:00.000000 JST", "Asia/Tokyo") == (utc(2026, 6, 10, 14, 30), "")
+    assert read("2026-10-25 01:30:00.000000 BST", "Europe/London")[0] == utc(2026, 10, 25, 0, 30)  # the first 01:30
+    moment, note = read("2026-06-10 23:30:00.000000 EDT", "Europe/London")
+    assert moment == utc(2026, 6, 10, 23, 30) and "zone EDT unknown: read as UTC" in note
+    assert read("yesterday-ish \x1b[2J", "UTC")[0] is None and "unreadable" in read("nonsense", "UTC")[1]
+
+
+def test_a_summer_time_submission_before_the_deadline_is_on_time(course):
+    commands.set_due(course, A, "2026-06-10 23:59", "Europe/London")  # 22:59 UTC
+    set_scores(course, "s001", 4, 6)
+    set_scores(course, "s002", 4, 6)
+    for student, stamp in (("s001", "2026-06-10 23:30:00.000000 BST"), ("s002", "2026-06-11 00:30:00.000000 BST")):
+        folder = course.root / "submitted" / student / A
+        folder.mkdir(parents=True)
+        (folder / "timestamp.txt").write_text(stamp + "\n")
+    rs = {r.student: r for r in results(course, "s001", "s002")}
+    assert (rs["s001"].seconds_late, rs["s001"].late_penalty) == (0, 0)  # nbgrader alone would say 31 min late
+    assert (rs["s002"].seconds_late, rs["s002"].late_penalty) == (31 * 60, 1)
+    with course.gradebook() as gb:  # formgrader shows the same times
+        assert gb.find_submission(A, "s001").timestamp == dt.datetime(2026, 6, 10, 22, 30)
+
+
 def test_an_extension_in_hours_is_real_hours_over_a_clock_change():
     due = deadlines.parse_local("2026-10-24 12:00", "Europe/London")  # BST
     ext = deadlines.extension_delta({"hours": 48}, due)
@@ -161,6 +191,50 @@ def test_an_extension_makes_a_late_submission_on_time_and_a_manual_grade_changes
         assert kind in kinds, kinds
     due_lines = [e for e in audit.entries(course, "s002", A) if e["kind"] == "due_date"]
     assert due_lines and due_lines[0]["student"] == "*"
+
+
+PAGE = ("<!DOCTYPE html>\n<html><head><style>body {}</style></head>\n<body>\n<h4>a1_helpers (Score: 8.0 / 10.0)</h4>\n"
+        "<body><main>the student's part: <!-- /nnfs:late-notice --> &lt;b&gt;</main></body>\n</body></html>\n")
+
+
+def feedback_page(course, student):
+    return course.feedback_html(student, A).read_text()
+
+
+def test_the_feedback_page_shows_the_lateness_and_penalty_once_and_follows_extensions(course):
+    commands.set_due(course, A, "2026-12-10 23:59", "Europe/London")
+    set_scores(course, "s002", 4, 4, timestamp=utc(2026, 12, 11, 20, 0))  # 20 h 1 min late: one started day, 10 %
+    set_scores(course, "s001", 4, 6, timestamp=utc(2026, 12, 10, 23, 59))  # exactly at the deadline
+    for student in ("s001", "s002"):
+        course.feedback_html(student, A).parent.mkdir(parents=True)
+        course.feedback_html(student, A).write_text(PAGE)
+    for _ in range(3):  # every export (and a regrade's or a resumed run's) puts the same one notice
+        results(course, "s001", "s002")
+        page = feedback_page(course, "s002")
+        assert page.count("Late submission:") == 1 and page.count(feedback.LATE_NOTICE_START) == 1
+        assert "Late submission: 20 h 1 min after the deadline." in page
+        assert "Submitted 2026-12-11 20:00:00 GMT; the deadline was 2026-12-10 23:59:00 GMT." in page
+        assert "Late policy: -10% per started day late, at most 50%; 0 after 7 days." in page
+        assert "Score before the penalty: 8 / 10; penalty: &minus;0.8; <strong>score: 7.2 / 10</strong>" in page
+        assert page.index("<body>") < page.index("Late submission") < page.index("<h4>")
+        assert feedback_page(course, "s001") == PAGE  # on time: untouched
+    commands.override(course, "s002", A, "softmax", 6, "re-marked")  # the penalty follows the new score
+    results(course, "s002")
+    assert "Score before the penalty: 10 / 10; penalty: &minus;1; <strong>score: 9 / 10</strong>" in feedback_page(course, "s002")
+    commands.extend(course, "s002", A, until="2026-12-11 23:59")  # granted after grading: no notebook is run again
+    results(course, "s002")
+    assert feedback_page(course, "s002") == PAGE
+    commands.extend(course, "s002", A, hours=2)
+    results(course, "s002")
+    page = feedback_page(course, "s002")
+    assert "the deadline was 2026-12-11 01:59:00 GMT (your extension included)" in page and page.count("Late submission:") == 1
+    assert feedback.with_late_notice(page, "") == PAGE
+
+
+def test_the_late_notice_is_escaped():
+    notice = feedback.late_notice("1 s", "<b>now</b>", "then", False, "<script>alert(1)</script>", 8, 0.8, 7.2, 10)
+    assert "<script>" not in notice and "&lt;script&gt;" in notice and "&lt;b&gt;now" in notice
+    assert notice.count(feedback.LATE_NOTICE_END) == 1 and notice.endswith(feedback.LATE_NOTICE_END)
 
 
 def test_a_due_date_missing_from_a_new_gradebook_is_put_back(course):
@@ -346,3 +420,130 @@ def test_the_demo_roster_and_late_example(tmp_path):
     assert deadlines.policy(Course(ROOT)).late_submission_penalty("example-grace", 10.0, late) == 2  # README's 8 / 10
     rows, refused = roster.parse(roster.read_file(ROSTER), "plain")
     assert not refused and {r["id"] for r in rows} == {"example-ada", "example-bob", "example-carol", "example-dan", "example-eve", "example-grace"}
+
+
+# --------------------------------------------------------------------------------- exchange
+
+def test_exchange_init_makes_the_folder_formgrader_and_students_find(course, tmp_path, monkeypatch):
+    """`nnfs exchange init` as the guide runs it (section 1 and after the first release), and `nnfs exchange init
+    --root` as its JupyterHub section does, with a private config folder in place of /etc/jupyter."""
+    from autograder.term import exchange
+
+    config_dir, root = tmp_path / "jupyter-config", tmp_path / "exchange"
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(config_dir))  # ~/.jupyter, as students' nbgrader reads it
+    config_dir.mkdir()
+    (config_dir / "nbgrader_config.py").write_text(f"c = get_config()\nc.Exchange.root = {str(root)!r}\n")
+    assert exchange.exchange_missing(course.root)  # a fresh machine: formgrader warns
+    run = lambda *a: main(["--course", str(course.root), "exchange", "init", *a])  # noqa: E731
+    assert run() == 0
+    assert oct(root.stat().st_mode & 0o7777) == oct(exchange.ROOT_MODE)
+    assert not exchange.exchange_missing(course.root)
+    inbound = root / "nnfs-course" / "inbound"  # as nbgrader's release_assignment makes it
+    inbound.mkdir(parents=True)
+    inbound.chmod(0o2733)
+    assert run() == 0  # again, after the first release: the sticky bit on inbound
+    assert oct(inbound.stat().st_mode & 0o7777) == oct(0o3733)
+
+    other = tmp_path / "srv" / "exchange"
+    for _ in range(2):  # --root writes the config every user's nbgrader reads; a second run replaces its block
+        assert run("--root", str(other), "--config-dir", str(config_dir)) == 0
+    text = (config_dir / "nbgrader_config.py").read_text()
+    assert text.count(exchange.BLOCK_START) == 1 and text.startswith("c = get_config()\nc.Exchange.root")
+    assert exchange.root_in(exchange.nbgrader_config(None)) == other == exchange.root_in(exchange.nbgrader_config(course.root))
+    assert oct(other.stat().st_mode & 0o7777) == oct(exchange.ROOT_MODE) and not exchange.exchange_missing(course.root)
+
+    with pytest.raises(SystemExit, match="nbgrader does not read config from"):
+        exchange.init(course, str(other), str(tmp_path / "elsewhere"))
+    # The trap: a root in the course's config only, which students' nbgrader never reads.
+    course_config = course.root / "nbgrader_config.py"
+    course_config.write_text(course_config.read_text() + f"\nc.Exchange.root = {str(tmp_path / 'course-only')!r}\n")
+    with pytest.raises(SystemExit, match="students' nbgrader does not read that file"):
+        exchange.init(course)
+    assert not (tmp_path / "course-only").exists()
+
+
+# ------------------------------------------------------------------- end to end (one kernel)
+
+def test_the_demo_late_student_feedback_page_from_a_real_grading_run(tmp_path):
+    """Grace, graded for real as `nnfs demo` grades her: her nbconvert-made feedback page gets the late notice
+    once, a second `nnfs grade` (nothing to regrade) and `nnfs export` keep it single, and an extension granted
+    afterwards takes it off at the next export without running her notebook again."""
+    from autograder.cli import _demo_term
+    from autograder.examples import write_submissions
+
+    shutil.copytree(ROOT / "source" / A, tmp_path / "source" / A)
+    shutil.copy2(ROOT / "nbgrader_config.py", tmp_path / "nbgrader_config.py")
+    run = lambda *a: main(["--course", str(tmp_path), *a])  # noqa: E731
+    assert run("release", A) == 0  # the release and the gradebook's cells, as the demo makes them
+    write_submissions(tmp_path, A)
+    course = Course(tmp_path)
+    _demo_term(course)
+    assert run("grade", A, "--student", "example-grace", "--jobs", "1") == 0
+    page_path = course.feedback_html("example-grace", A)
+    page = page_path.read_text()
+    assert page.count("Late submission:") == 1 and "Late submission: 1 d 1 h after the deadline." in page
+    assert "Score before the penalty: 10 / 10; penalty: &minus;2; <strong>score: 8 / 10</strong>" in page
+    assert page.index("Late submission:") < page.index("a1_helpers (Score:")  # at the top, before nbgrader's header
+    graded = pipeline.load_results(course)[0].seconds
+    assert run("grade", A, "--student", "example-grace", "--jobs", "1") == 0 and run("export") == 0
+    assert page_path.read_text() == page and pipeline.load_results(course)[0].seconds == graded  # not run again
+    commands.extend(course, "example-grace", A, hours=48)
+    assert run("export") == 0
+    assert "Late submission" not in page_path.read_text() and "a1_helpers (Score: 10.0 / 10.0)" in page_path.read_text()
+
+
+def test_the_shared_exchange_keeps_students_out_of_each_others_submissions(tmp_path):
+    """The guide's JupyterHub table, on real accounts: the instructor (this root process) releases through
+    nbgrader and runs `nnfs exchange init`; a student (uid 65534, "nobody") may fetch and submit but not list
+    inbound, nor rename or delete another student's submission."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    python = Path("/usr/bin/python3")  # the course's own interpreter may sit in a folder only root can read
+    if os.geteuid() != 0 or not python.is_file():
+        pytest.skip("needs root, to act as a second Unix account, and /usr/bin/python3 for that account")
+    shared = Path(tempfile.mkdtemp(prefix="nnfs-exchange-test-", dir="/tmp"))  # tmp_path is private to root
+    try:
+        shared.chmod(0o755)
+        root, config_dir, course_root = shared / "exchange", tmp_path / "jupyter-config", tmp_path / "course"
+        config_dir.mkdir()
+        (config_dir / "nbgrader_config.py").write_text(f"c = get_config()\nc.Exchange.root = {str(root)!r}\n")
+        shutil.copytree(ROOT / "source" / A, course_root / "source" / A)
+        shutil.copytree(ROOT / "release" / A, course_root / "release" / A)
+        shutil.copy2(ROOT / "nbgrader_config.py", course_root / "nbgrader_config.py")
+        env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config_dir)}
+        tools = Path(sys.executable).parent
+        for command in ([str(tools / "nnfs"), "exchange", "init"], [str(tools / "nbgrader"), "release_assignment", A],
+                        [str(tools / "nnfs"), "exchange", "init"]):
+            subprocess.run(command, cwd=course_root, env=env, check=True, capture_output=True)
+        inbound = root / "nnfs-course" / "inbound"
+        assert oct(inbound.stat().st_mode & 0o7777) == "0o3733"
+        other = inbound / f"s001+{A}+2026-12-10 12:00:00.000000 UTC+aBcDeFgHiJkL"  # another student's, as submit makes it
+        other.mkdir()
+        other.chmod(0o777)
+        (other / f"{A}.ipynb").write_text("{}")
+        student = f"""
+import os, sys
+inbound, other, outbound = sys.argv[1:4]
+def refused(action):
+    try:
+        action()
+    except PermissionError:
+        return True
+    return False
+assert open(os.path.join(outbound, "{A}.ipynb")).read()            # fetch a released assignment
+assert refused(lambda: open(os.path.join(outbound, "x"), "w"))     # but not change the release
+mine = os.path.join(inbound, "mallory+{A}+now+XyZ")
+os.mkdir(mine); open(os.path.join(mine, "{A}.ipynb"), "w").write("{{}}")  # submit
+assert refused(lambda: os.listdir(inbound))                         # not list who submitted what
+assert refused(lambda: os.rename(other, mine + "-taken"))           # nor move another's submission away
+assert refused(lambda: os.rmdir(other))
+print("ok")
+"""
+        run = subprocess.run([str(python), "-c", student, str(inbound), str(other), str(root / "nnfs-course" / "outbound" / A)],
+                             user=65534, group=65534, capture_output=True, text=True, cwd="/")
+        assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import subprocess
 import sys
@@ -107,6 +108,47 @@ def cut_feedback_page(assignment: str, student: str, score, max_score, cells: di
     return template.render(
         assignment=assignment, student=student, reason=reason, score=score, max_score=max_score, cells=sorted(cells.items())
     )
+
+
+# The late notice: what the course's late policy took off, at the top of the page. The worker makes the page
+# before the coordinator knows the deadline (extensions may come later), so every `nnfs grade` and `nnfs export`
+# puts the notice in again from the raw score (term/penalties.py): replacing the previous one, never adding a
+# second. It sits right after the page's <body> tag, where only this code writes; the end marker cannot occur
+# inside it (its text is escaped), so the first end marker after the start marker is its end, whatever the
+# student's part of the page holds.
+LATE_NOTICE_START = "<!-- nnfs:late-notice -->"
+LATE_NOTICE_END = "<!-- /nnfs:late-notice -->"
+
+
+def late_notice(lateness: str, submitted: str, deadline: str, extended: bool, policy: str, raw_score, penalty, final_score,
+                max_score) -> str:
+    """The notice (HTML, every value escaped) for a late submission."""
+    from jinja2 import Environment
+
+    template = Environment(autoescape=True).from_string(
+        LATE_NOTICE_START + '<div class="nnfs-late-notice" style="background:#fff3cd;border:1px solid #e0c36c;padding:0.5em 1em;margin:0.5em 0">'
+        "<strong>Late submission: {{ lateness }} after the deadline.</strong>"
+        "<ul><li>Submitted {{ submitted }}; the deadline was {{ deadline }}{% if extended %} (your extension included){% endif %}.</li>"
+        "<li>Late policy: {{ policy }}.</li>"
+        "<li>Score before the penalty: {{ raw_score }} / {{ max_score }}; penalty: &minus;{{ penalty }}; "
+        "<strong>score: {{ final_score }} / {{ max_score }}</strong>.</li></ul>"
+        "<p>The cell scores below are before the penalty.</p></div>" + LATE_NOTICE_END
+    )
+    number = lambda x: f"{float(x):g}"  # noqa: E731
+    return template.render(lateness=lateness, submitted=submitted, deadline=deadline, extended=extended, policy=policy,
+                           raw_score=number(raw_score), penalty=number(penalty), final_score=number(final_score),
+                           max_score=number(max_score))
+
+
+def with_late_notice(page: str, notice: str) -> str:
+    """The page with its late notice replaced by ``notice`` ('' removes it); unchanged pages come back as they were."""
+    body = re.search(r"<body[^>]*>", page)
+    at = body.end() if body else 0
+    rest = page[at:]
+    if rest.startswith(LATE_NOTICE_START):
+        end = rest.find(LATE_NOTICE_END)
+        rest = rest[end + len(LATE_NOTICE_END):] if end >= 0 else rest[len(LATE_NOTICE_START):]
+    return page[:at] + notice + rest
 
 
 # ------------------------------------------------------------------------------------------ child

@@ -92,7 +92,7 @@ def cmd_extend(course, args) -> None:
     deadline = extend(course, args.student, args.assignment, args.hours, args.until, args.tz, args.reason or "")
     tz_name = store.load(course)["due"].get(args.assignment, {}).get("tz", "UTC")
     print(for_terminal(f"{args.student} may submit {args.assignment} until {deadlines.show(deadline, tz_name)}; "
-                       "run nnfs export to apply it to a submission already graded"))
+                       "run nnfs export to apply it to a submission already graded (the table, grades.csv and the feedback page)"))
 
 
 def override(course, student: str, assignment: str, cell: str, score: float, reason: str) -> tuple:
@@ -134,6 +134,13 @@ def cmd_history(course, args) -> None:
     print(audit.format_history(audit.entries(course, args.student, args.assignment)))
 
 
+def cmd_exchange(course, args) -> None:
+    from . import exchange
+
+    for line in exchange.init(course, args.root, args.config_dir):
+        print(for_terminal(line))
+
+
 def add_parsers(sub, add) -> None:
     """``add(name, fn, help)`` makes a sub-parser (cli.py's)."""
     p = add("roster", cmd_roster, "import students (id, names, email, section) from a Canvas, Moodle or plain CSV")
@@ -159,6 +166,12 @@ def add_parsers(sub, add) -> None:
     p.add_argument("cell", help="the graded cell's grade id")
     p.add_argument("score", type=float)
     p.add_argument("--reason", required=True)
+    p = add("exchange", cmd_exchange, "make nbgrader's exchange folder (mode 1777) where formgrader and students' nbgrader find it")
+    p.add_argument("action", choices=["init"])
+    p.add_argument("--root", help="use this folder instead of the one nbgrader's config names (default: nbgrader's, "
+                                  "/usr/local/share/nbgrader/exchange); written into --config-dir's nbgrader_config.py")
+    p.add_argument("--config-dir", help="with --root: a folder of `jupyter --paths` that every user reads (default: /etc/jupyter; "
+                                        "~/.jupyter where you are the only user)")
     p = add("history", cmd_history, "every recorded score change of a student")
     p.add_argument("student")
     p.add_argument("assignment", nargs="?")

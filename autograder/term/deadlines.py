@@ -164,6 +164,38 @@ def seconds_late(timestamp: dt.datetime | None, due: dt.datetime | None, extensi
     return max(0.0, (as_naive_utc(timestamp) - deadline).total_seconds())
 
 
+def read_timestamp(text: str, tz_name: str = "UTC") -> tuple[dt.datetime | None, str]:
+    """A submission's timestamp.txt -> (aware UTC datetime or None, a note for the instructor or "").
+
+    nbgrader writes it as ``Exchange.timestamp_format`` ("%Y-%m-%d %H:%M:%S.%f %Z") in ``Exchange.timezone``
+    (UTC unless configured) and reads it with ``nbgrader.utils.parse_utc``, which takes a zone name that
+    ``dateutil.tz.gettz`` does not know (BST, CEST, EDT, JST: most summer-time names) as UTC: an hour or more
+    off, enough to make an on-time student late. This reads it as nbgrader does, except such a name: it is
+    read in the assignment's due-date zone when that zone uses the name at that moment (BST in Europe/London
+    in summer), else as UTC with a note saying so. Unreadable text gives None (never late) and a note."""
+    from dateutil.tz import gettz
+    from nbgrader.utils import parse_utc
+
+    text = text.strip()
+    try:
+        moment = parse_utc(text)
+    except (ValueError, TypeError, OverflowError):
+        return None, f"submission time unreadable ({text[:40]!r}): taken as on time"
+    parts = text.split(" ")
+    if len(parts) != 3 or not parts[2].isalpha() or gettz(parts[2]) is not None:
+        return moment.replace(tzinfo=dt.timezone.utc), ""
+    name = parts[2]
+    try:
+        local_zone = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        local_zone = None
+    for fold in (0, 1):
+        local = moment.replace(tzinfo=local_zone, fold=fold) if local_zone else None
+        if local is not None and local.tzname() == name:
+            return local.astimezone(dt.timezone.utc), ""
+    return moment.replace(tzinfo=dt.timezone.utc), f"submission time zone {name} unknown: read as UTC, as nbgrader does"
+
+
 def describe_lateness(seconds: float) -> str:
     days, rest = divmod(int(math.ceil(seconds)), 86400)
     hours, rest = divmod(rest, 3600)
