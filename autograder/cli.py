@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 from .grading import pipeline
-from .grading.course import Course
+from .grading.course import Course, quiet_library_warnings
+from .grading.sandbox import Limits
 
 
 def _assignments(course: Course, names: list[str]) -> list[str]:
@@ -22,7 +23,8 @@ def _assignments(course: Course, names: list[str]) -> list[str]:
     return names or known
 
 
-GRADE_DEFAULTS = {"jobs": None, "scheduler": None, "no_verify": False, "cell_timeout": 120, "notebook_timeout": 600, "memory_mb": 4096}
+GRADE_DEFAULTS = {"jobs": None, "scheduler": None, "no_verify": False, "cell_timeout": None,
+                  "notebook_timeout": Limits.notebook_seconds, "memory_mb": Limits.memory_mb}
 
 
 def cmd_release(course: Course, args) -> None:
@@ -41,7 +43,6 @@ def cmd_examples(course: Course, args) -> None:
 
 def _grade(course: Course, assignments: list[str], students, args=None) -> list:
     from .grading import coordinator
-    from .grading.sandbox import Limits
 
     limits = Limits()
     if args is not None:
@@ -133,16 +134,8 @@ def _demo_term(course: Course) -> None:
         print(f"{assignment} due {when} {tz_name}; example-grace submitted it a day late")
 
 
-def _quiet_library_warnings() -> None:
-    """nbgrader's gradebook and nbformat warn about their own internals on every submission."""
-    import warnings
-
-    warnings.filterwarnings("ignore", message=".*not in session.*")  # SQLAlchemy, from nbgrader.api
-    warnings.filterwarnings("ignore", message="Cell is missing an id field")  # nbformat, restored cells
-
-
 def main(argv=None) -> int:
-    _quiet_library_warnings()
+    quiet_library_warnings()
     parser = argparse.ArgumentParser(prog="nnfs", description=__doc__.splitlines()[0])
     parser.add_argument("--course", type=Path, default=Path.cwd(), help="course root (default: current folder)")
     parser.add_argument("--by", help="who is making the changes, for the audit trail (default: the OS user)")
@@ -164,7 +157,7 @@ def main(argv=None) -> int:
             p.add_argument("--scheduler", help="a Dask scheduler address (tcp://host:8786) to grade on a cluster")
             p.add_argument("--no-verify", action="store_true", help="skip the out-of-process re-check of scores")
             p.add_argument("--force", action="store_true", help="regrade students whose submission has not changed")
-            p.add_argument("--cell-timeout", type=int, default=GRADE_DEFAULTS["cell_timeout"], help="seconds per cell")
+            p.add_argument("--cell-timeout", type=int, default=GRADE_DEFAULTS["cell_timeout"], help="seconds per cell (default: c.Execute.timeout in nbgrader_config.py)")
             p.add_argument("--notebook-timeout", type=int, default=GRADE_DEFAULTS["notebook_timeout"], help="seconds per notebook")
             p.add_argument("--memory-mb", type=int, default=GRADE_DEFAULTS["memory_mb"], help="memory cap per sandbox")
             p.add_argument("--allow-unsandboxed", action="store_true", help="let cluster workers without bubblewrap grade (unsafe)")

@@ -23,7 +23,7 @@ from . import pipeline, untrusted
 from .course import Course
 from .gradebook_engines import shared_engines
 from .pipeline import StudentResult, _atomic_write
-from .sandbox import Limits, support
+from .sandbox import Limits, say_overrides, support
 from . import worker
 from .worker import Task, Template, grade_task
 
@@ -313,6 +313,7 @@ def grade(
     course: Course,
     assignments,
     students=None,
+    *,
     jobs: int | None = None,
     scheduler=None,
     limits: Limits | None = None,
@@ -329,6 +330,7 @@ def grade(
     jobs = jobs or os.cpu_count() or 1
     for warning in support().warnings:
         log(f"WARNING: {warning}")
+    say_overrides(course.config(), limits, log)
     for assignment in assignments:
         _ensure_assignment_in_gradebook(course, assignment)
     previous = {(r.student, r.assignment): r for r in pipeline.load_results(course)}

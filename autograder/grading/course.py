@@ -11,10 +11,15 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
 _SOCKETS: Path | None = None
+
+
+def quiet_library_warnings() -> None:
+    """nbgrader's gradebook and nbformat warn about their own internals on every submission."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*not in session.*")  # SQLAlchemy, from nbgrader.api
+    warnings.filterwarnings("ignore", message="Cell is missing an id field")  # nbformat, restored cells
 
 
 def remove_at_exit(folder: Path) -> None:
@@ -59,9 +64,6 @@ class Course:
 
         found = [p.name for p in src.iterdir() if (p / f"{p.name}.ipynb").is_file()] if src.is_dir() else []
         return sorted(found, key=course_order)
-
-    def source_notebook(self, assignment: str) -> Path:
-        return self.root / "source" / assignment / f"{assignment}.ipynb"
 
     def release_notebook(self, assignment: str) -> Path:
         return self.root / "release" / assignment / f"{assignment}.ipynb"

@@ -244,13 +244,6 @@ def failed(with_package: bool, exc: BaseException) -> None:
             print(f"nnfs grade: kernels are started without the fork server ({_FAILED[with_package]})", file=sys.stderr)
 
 
-def close_all() -> None:
-    with _LOCK:
-        for server in _ZYGOTES.values():
-            server.close()
-        _ZYGOTES.clear()
-
-
 class ForkedKernelManager(AsyncKernelManager):
     """jupyter_client's kernel manager, whose kernel process comes from a fork server."""
 

@@ -33,7 +33,11 @@ KERNEL_NAME = "nnfs-sandbox"
 
 @dataclass
 class Limits:
-    cell_seconds: int = 120  # nbgrader's per-cell timeout
+    """Every bound on one graded notebook, in one place (`nnfs grade`'s options override them per run)."""
+
+    # nbgrader's per-cell timeout: None leaves the course's c.Execute.timeout (nbgrader_config.py) in force, as
+    # plain nbgrader does; a number (`--cell-timeout`) overrides it for one run, and the run says so.
+    cell_seconds: int | None = None
     notebook_seconds: int = 600  # wall clock for one whole autograde
     memory_mb: int = 4096  # address space per process
     cpu_seconds: int = 900  # CPU time per process
@@ -45,6 +49,23 @@ class Limits:
     tmp_mb: int = 512
     shm_mb: int = 64
     feedback_seconds: int = 60  # making one feedback page (feedback.py), in a child process of 2 GB
+
+
+# Settings of nbgrader's executor the sandbox owns: it starts the kernel itself, over IPC sockets in its own
+# folder, and kills it after the notebook. A course that sets one is told it is not used, not silently overridden.
+SANDBOX_OWNS = {("Execute", "kernel_name"), ("Execute", "shutdown_kernel"), ("KernelManager", "transport"), ("KernelManager", "ip")}
+
+
+def say_overrides(config, limits: Limits, log) -> None:
+    """Say where a run does not do what the course's nbgrader_config.py says: a ``--cell-timeout`` other than
+    its ``c.Execute.timeout``, and the executor settings the sandbox owns."""
+    for section, name in sorted(SANDBOX_OWNS):
+        if section in config and name in config[section]:
+            log(f"note: nbgrader_config.py sets c.{section}.{name}; nnfs grade does not use it (the sandbox starts and "
+                "owns each kernel); plain nbgrader autograde still does")
+    course = config.Execute.get("timeout") if "Execute" in config else None
+    if limits.cell_seconds is not None and course is not None and course != limits.cell_seconds:
+        log(f"note: cells time out after {limits.cell_seconds} s in this run (--cell-timeout); nbgrader_config.py says {course} s")
 
 
 @dataclass
@@ -272,6 +293,8 @@ def _build_font_cache() -> list[Path]:
 
 
 def _apply_limits(limits: dict) -> None:
+    # zygote_main._limits sets the same for forked kernels (it runs where this module is not importable);
+    # tests/test_forked_kernels.py compares every limit of both kinds of kernel.
     mb = 1024 * 1024
     for name, value in (
         ("RLIMIT_AS", limits["memory_mb"] * mb),
@@ -373,7 +396,8 @@ class Sandbox:
     def configure(self, config) -> None:
         """nbgrader's executor settings for this sandbox (its kernel is handed over already started)."""
         config.Execute.kernel_name = KERNEL_NAME
-        config.Execute.timeout = self.limits.cell_seconds
+        if self.limits.cell_seconds is not None:  # else the course's own setting (say_overrides)
+            config.Execute.timeout = self.limits.cell_seconds
         # The kernel serves one notebook and its sandbox is killed right after: no graceful goodbye.
         config.Execute.shutdown_kernel = "immediate"
         config.KernelManager.transport = "ipc"

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..assignments import spec
-from .course import Course
+from .course import Course, quiet_library_warnings
 from .gradebook_engines import shared_engines
 from .pipeline import StudentResult, _read_scores, preflight, restore_answer_cells
 from .sandbox import Limits, Sandbox, support
@@ -279,7 +279,7 @@ def warm_up(limits: Limits, verify: bool = True, assignment: str | None = None) 
     arrives (a process pool's initializer: this overlaps the coordinator's own set-up). Only a head
     start: if it fails, the pool must still work (an initializer that raises breaks the whole pool)."""
     try:
-        _quiet_library_warnings()
+        quiet_library_warnings()
         kernels = _warm_kernels()
         if assignment is not None:
             needs = spec(assignment)
@@ -316,16 +316,9 @@ def _raw_records(course: Course, assignment: str, student: str) -> tuple[dict, d
     return grades, comments
 
 
-def _quiet_library_warnings() -> None:
-    import warnings
-
-    warnings.filterwarnings("ignore", message=".*not in session.*")  # SQLAlchemy, from nbgrader.api
-    warnings.filterwarnings("ignore", message="Cell is missing an id field")  # nbformat, restored cells
-
-
 def grade_task(task: Task) -> dict:
     """Grade one submission; everything in the returned dict is plain data."""
-    _quiet_library_warnings()
+    quiet_library_warnings()
     isolation = "bwrap" if support().bwrap else "none"
     if isolation == "none" and not task.allow_unsandboxed:
         refused = StudentResult(task.student, task.template.assignment, status="error", isolation=isolation,

@@ -144,6 +144,7 @@ def _private_view(root: str, limits: dict) -> None:
 
 
 def _limits(limits: dict) -> None:
+    # sandbox._apply_limits for kernels started anew, plus PRELOADED; tests/test_forked_kernels.py compares them.
     import resource
 
     mb = 1024 * 1024
