@@ -123,7 +123,7 @@ def _gradient_check(name, param, arg_names, make_args, wrong_forms):
 
         for case in cases:
             if outcomes[case.name].mutated:
-                report.deduct(0.5, mutation_note(name, case, outcomes[case.name], arg_names))
+                report.deduct(0.5, mutation_note(name, case, outcomes[case.name], arg_names), f"{name}.modified_input")
                 break
 
     return Check(name, POINTS[name], make_cases, judge)
@@ -459,7 +459,7 @@ def _judge_scalar_backward(cases, outcomes, report):
     _judge_scalar("scalar_backward", ("dW", "db", "dV", "dc"), cases, outcomes)
     for case in cases:
         if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("scalar_backward", case, outcomes[case.name], ("x", "W", "b", "V", "c", "target")))
+            report.deduct(0.5, mutation_note("scalar_backward", case, outcomes[case.name], ("x", "W", "b", "V", "c", "target")), "scalar_backward.modified_input")
             break
 
 

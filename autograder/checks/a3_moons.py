@@ -167,7 +167,7 @@ def _judge_forward(cases, outcomes, report):
             raise Failure(f"forward: {label} is wrong on '{case.name}': expected {fmt(expected)}, got {fmt(got)}")
     for case in cases:
         if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("forward", case, outcomes[case.name], ("x", "model")))
+            report.deduct(0.5, mutation_note("forward", case, outcomes[case.name], ("x", "model")), "forward.modified_input")
             break
 
 
@@ -242,7 +242,7 @@ def _judge_backward(cases, outcomes, report):
                 raise Failure(f"backward disagrees with finite differences of the loss for {', '.join(off)}")
     for case in cases:
         if outcomes[case.name].mutated:
-            report.deduct(1.0, mutation_note("backward", case, outcomes[case.name], ("model", "xs", "h1s", "h2s", "errs")))
+            report.deduct(1.0, mutation_note("backward", case, outcomes[case.name], ("model", "xs", "h1s", "h2s", "errs")), "backward.modified_input")
             break
 
 
@@ -274,7 +274,7 @@ def _judge_gradient_step(cases, outcomes, report):
             raise Failure(f"gradient_step: {k} is wrong with lr {lr}: expected {fmt(want[k])}, got {fmt(got)}")
     for case in cases:
         if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("gradient_step", case, outcomes[case.name], ("model", "grads", "lr")))
+            report.deduct(0.5, mutation_note("gradient_step", case, outcomes[case.name], ("model", "grads", "lr")), "gradient_step.modified_input")
             break
 
 
@@ -339,7 +339,7 @@ def _judge_train(cases, outcomes, report):
     if not losses[-1] < losses[0]:
         raise Failure("train's losses do not go down: record the loss at every step")
     if out.mutated:
-        report.deduct(0.5, mutation_note("train", case, out, ("model", "x", "target", "lr", "steps")))
+        report.deduct(0.5, mutation_note("train", case, out, ("model", "x", "target", "lr", "steps")), "train.modified_input")
 
 
 check_sigmoid = Check("sigmoid", POINTS["sigmoid"], _sigmoid_cases, _judge_sigmoid)

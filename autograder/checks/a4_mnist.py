@@ -121,7 +121,7 @@ def _activation_check(name, reference, mistakes, large_message):
             report.deduct(0.5, large_message)
         for case in cases:
             if outcomes[case.name].mutated:
-                report.deduct(0.5, mutation_note(name, case, outcomes[case.name], ("x",)))
+                report.deduct(0.5, mutation_note(name, case, outcomes[case.name], ("x",)), f"{name}.modified_input")
                 break
 
     return Check(name, POINTS[name], lambda: _activation_cases(4101), judge)
@@ -184,7 +184,7 @@ def _judge_relu_derivative(cases, outcomes, report):
         )
     for case in cases:
         if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("relu_derivative", case, outcomes[case.name], ("x",)))
+            report.deduct(0.5, mutation_note("relu_derivative", case, outcomes[case.name], ("x",)), "relu_derivative.modified_input")
             break
 
 
@@ -446,7 +446,7 @@ def _judge_mlp_forward(cases, outcomes, report):
         )
     for case in cases:
         if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("mlp_forward", case, outcomes[case.name], ("x", "params", "activation")))
+            report.deduct(0.5, mutation_note("mlp_forward", case, outcomes[case.name], ("x", "params", "activation")), "mlp_forward.modified_input")
             break
 
 
@@ -541,7 +541,7 @@ def _judge_ce(cases, outcomes, report):
         )
     for case in cases:
         if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("softmax_cross_entropy", case, outcomes[case.name], ("logits", "y")))
+            report.deduct(0.5, mutation_note("softmax_cross_entropy", case, outcomes[case.name], ("logits", "y")), "softmax_cross_entropy.modified_input")
             break
 
 

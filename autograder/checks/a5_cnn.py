@@ -92,7 +92,7 @@ def _first_mutation(name, cases, outcomes, arg_names, report, points=0.5, only=N
         if any(only is None or i in only for i in outcome.mutated):
             if only is not None:
                 outcome = Outcome(value=outcome.value, mutated=tuple(i for i in outcome.mutated if i in only))
-            report.deduct(points, mutation_note(name, case, outcome, arg_names))
+            report.deduct(points, mutation_note(name, case, outcome, arg_names), f"{name}.modified_input")
             return
 
 
@@ -1233,7 +1233,7 @@ def _judge_cnn_forward(cases, outcomes, report):
         report.deduct(0.5, "cnn_forward with dropout gives different logits for the same rng seed: draw the mask from "
                            "the rng argument")
     if outcomes[case.name].mutated:
-        report.deduct(0.5, mutation_note("cnn_forward", case, outcomes[case.name], ("x", "params", "state")))
+        report.deduct(0.5, mutation_note("cnn_forward", case, outcomes[case.name], ("x", "params", "state")), "cnn_forward.modified_input")
 
 
 _PROBES = (("W_conv", 3), ("W_conv", 20), ("b_conv", 1), ("W1", 5), ("W1", 40), ("W1", 77), ("b1", 2), ("W2", 13), ("b2", 4))
@@ -1317,7 +1317,7 @@ def _judge_cnn_backward(cases, outcomes, report):
         raise Failure("cnn_backward with dropout disagrees with finite differences of your cnn_forward (same rng seed): "
                       "the backward pass must use the dropout mask of that forward pass (from the cache)")
     if outcomes[case.name].mutated:
-        report.deduct(0.5, mutation_note("cnn_backward", case, outcomes[case.name], ("x", "params", "state", "dlogits")))
+        report.deduct(0.5, mutation_note("cnn_backward", case, outcomes[case.name], ("x", "params", "state", "dlogits")), "cnn_backward.modified_input")
 
 
 # ------------------------------------------------------------------------------------ the training loop
