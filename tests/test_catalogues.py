@@ -50,7 +50,7 @@ MUTANTS = [(a, *m) for a in MINIMUM for m in _load(a)[0].MUTANTS]
 CORRECT = [(a, *c) for a in MINIMUM for c in _load(a)[0].CORRECT]
 
 
-@pytest.mark.parametrize("assignment, function, mutant, score, fragment, mistakes", MUTANTS, ids=[_name(m[2]) for m in MUTANTS])
+@pytest.mark.parametrize("assignment, function, mutant, score, fragment, mistakes", MUTANTS, ids=[f"{m[0]}:{_name(m[2])}" for m in MUTANTS])
 def test_mutant_loses_points_with_a_message_naming_the_mistake(assignment, function, mutant, score, fragment, mistakes, capsys):
     _, checks = _load(assignment)
     got, message, ids = _grade(assignment, checks.CHECKS[function], mutant)
@@ -61,7 +61,7 @@ def test_mutant_loses_points_with_a_message_naming_the_mistake(assignment, funct
     assert set(ids) == set(mistakes) and len(ids) == len(set(ids)), f"{ids} for {message}"
 
 
-@pytest.mark.parametrize("assignment, function, alternative", CORRECT, ids=[_name(c[2]) for c in CORRECT])
+@pytest.mark.parametrize("assignment, function, alternative", CORRECT, ids=[f"{c[0]}:{_name(c[2])}" for c in CORRECT])
 def test_correct_alternative_gets_full_marks(assignment, function, alternative, capsys):
     _, checks = _load(assignment)
     got, message, ids = _grade(assignment, checks.CHECKS[function], alternative)
