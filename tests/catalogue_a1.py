@@ -327,7 +327,7 @@ def grad_ce_target_minus_softmax(target, logits):
     return (target - _stable_softmax(logits)) / target.shape[0]
 
 
-@wrong("grad_ce", 1.5, "large logits", "grad_ce.no_max_shift")
+@wrong("grad_ce", 1.5, "large logits", "grad_ce.wrong_for_large_logits")
 def grad_ce_with_unstable_softmax(target, logits):
     e = np.exp(logits)
     return (e / e.sum(axis=1, keepdims=True) - target) / target.shape[0]

@@ -409,7 +409,7 @@ def _judge_grad_ce(cases, outcomes, report):
             0.5,
             f"grad_ce is wrong for large logits (800 and above; got {detail}): exp overflows unless the softmax "
             "inside subtracts each row's max first",
-            "grad_ce.no_max_shift",
+            "grad_ce.wrong_for_large_logits",
         )
 
     for case in cases.values():
