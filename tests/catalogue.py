@@ -8,7 +8,7 @@ def registry():
     right(function) registers a correct alternative that must earn full marks and name no mistake."""
     mutants, correct = [], []
 
-    def wrong(function, score, fragment, mistake=()):  # TODO required
+    def wrong(function, score, fragment, mistake):
         def register(fn):
             mutants.append((function, fn, score, fragment, (mistake,) if isinstance(mistake, str) else tuple(mistake)))
             return fn
