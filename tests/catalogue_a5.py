@@ -266,7 +266,7 @@ def relu_forward_in_place(x):
     return out, out
 
 
-@wrong("relu_forward", 0, "relu_forward is wrong", "relu_forward.wrong_values")
+@wrong("relu_forward", 0, "is never negative", "relu_forward.negative_values")
 def relu_forward_leaky(x):
     out = np.where(x > 0, x, 0.01 * x)
     return out, x

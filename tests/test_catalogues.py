@@ -96,6 +96,27 @@ def test_every_failure_and_deduction_names_its_mistake(assignment, capsys):
     assert not unnamed, "\n".join(unnamed)
 
 
+def test_every_failure_and_deduction_in_the_checks_passes_an_id():
+    """The walk above sees only the paths the catalogues reach; this reads every check module: each Failure(...)
+    and report.deduct(...) call passes a mistake id (or unpacks a (message, id) pair)."""
+    import ast
+    from pathlib import Path
+
+    missing = []
+    for path in sorted(Path(importlib.import_module("autograder.checks").__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr if isinstance(node.func, ast.Attribute) else ""
+            needed = {"Failure": 2, "deduct": 3, "fail": 2}.get(name)
+            if needed is None or (name == "fail" and path.name != "_core.py"):
+                continue
+            named = any(k.arg == "mistake" for k in node.keywords) or any(isinstance(a, ast.Starred) for a in node.args)
+            if len(node.args) < needed and not named:
+                missing.append(f"{path.name}:{node.lineno}")
+    assert not missing, missing
+
+
 def test_a_failure_without_an_id_is_found():
     """The walk above would see a judge that names no mistake: the id says which function, and that it is unnamed."""
     def judge(cases, outcomes, report):

@@ -391,6 +391,12 @@ def _judge_relu_forward(cases, outcomes, report):
             continue
         if got.shape != want.shape:
             raise Failure(f"relu_forward returned shape {got.shape} for x of shape {x.shape}", "relu_forward.wrong_shape")
+        if np.any(got[x < 0] < 0):
+            raise Failure(
+                f"relu_forward returned negative values for negative x (test input '{case.name}'): relu(x) = max(x, 0) "
+                "is never negative (a leaky ReLU is another function)",
+                "relu_forward.negative_values",
+            )
         raise Failure(f"relu_forward is wrong on '{case.name}': max(x, 0) elementwise; expected {fmt(want)}, got {fmt(got)}", "relu_forward.wrong_values")
     _first_mutation("relu_forward", cases, outcomes, ("x",), report)
 
