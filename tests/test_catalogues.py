@@ -139,3 +139,15 @@ def test_a_hidden_test_cell_still_returns_a_plain_float_and_raises_an_assertion_
     with pytest.raises(AssertionError, match="softmax is not a function") as raised:
         check_softmax(3)
     assert raised.value.mistake == "softmax.not_a_function"
+
+
+def test_judged_outside_the_kernel_a_non_function_has_the_same_id():
+    """The verification stand-in sends an error row for every case when it is handed something that is not a
+    function; judged in the grader (judging.judge_rows), that is the same mistake as check_softmax(3) names."""
+    from autograder.checks import check_softmax
+    from autograder.grading import judging, standin
+
+    rows = standin.run_in_process("a1_helpers", "softmax", (3,))
+    report = judging.judge_rows(check_softmax, rows)
+    assert [mistake for mistake, _, _ in report.mistakes] == ["softmax.not_a_function"] == [m for m, _, _ in check_softmax.run(3).mistakes]
+    assert report.score == 0
