@@ -479,9 +479,9 @@ UNNAMED = "unnamed"  # the id's second half for a failure or deduction whose jud
 
 def error_mistake(name: str, error: str) -> str:
     """The id of an Outcome's error: the function was not a function, the call raised (numpy's broadcasting error,
-    or any other), returned None, or returned something of the wrong type. The id is always one of these constants: the error's text (which quotes
-    the student's exception) only picks among them."""
-    if " is not a function (got " in error:  # the verification stand-in's word for what Check.run calls not_a_function
+    or any other), returned None, or returned something of the wrong type. The id is always one of these
+    constants: the error's text (which quotes the student's exception) only picks among them."""
+    if not error.startswith("raised ") and " is not a function (got " in error:  # the stand-in's row for Check.run's not_a_function
         return f"{name}.not_a_function"
     if error.startswith("raised ") and "could not be broadcast" in error:
         return f"{name}.broadcast_error"  # often a sum or max without keepdims=True
