@@ -24,42 +24,42 @@ def _delta_h(z_h, w_o, target, logits):
 # ---------------------------------------------------------------------------- output layer
 
 
-@wrong("grad_wrt_wo", 0, "1/N")
+@wrong("grad_wrt_wo", 0, "1/N", "grad_wrt_wo.not_divided_by_n")
 def grad_wrt_wo_missing_one_over_n(h, target, logits):
     return h.T @ (_softmax(logits) - target)
 
 
-@wrong("grad_wrt_wo", 0, "transpose")
+@wrong("grad_wrt_wo", 0, "transpose", "grad_wrt_wo.transposed")
 def grad_wrt_wo_transposed(h, target, logits):
     return (_softmax(logits) - target).T @ h / len(target)
 
 
-@wrong("grad_wrt_wo", 0, "apply softmax")
+@wrong("grad_wrt_wo", 0, "apply softmax", "grad_wrt_wo.no_softmax")
 def grad_wrt_wo_uses_logits_as_probabilities(h, target, logits):
     return h.T @ (logits - target) / len(target)
 
 
-@wrong("grad_wrt_wo", 0, "wrong sign")
+@wrong("grad_wrt_wo", 0, "wrong sign", "grad_wrt_wo.wrong_sign")
 def grad_wrt_wo_target_minus_p(h, target, logits):
     return h.T @ (target - _softmax(logits)) / len(target)
 
 
-@wrong("grad_wrt_bo", 0, "one row per sample")
+@wrong("grad_wrt_bo", 0, "one row per sample", "grad_wrt_bo.not_summed_over_batch")
 def grad_wrt_bo_not_summed_over_batch(target, logits):
     return (_softmax(logits) - target) / len(target)
 
 
-@wrong("grad_wrt_bo", 0, "too small")
+@wrong("grad_wrt_bo", 0, "too small", "grad_wrt_bo.divided_by_n_twice")
 def grad_wrt_bo_mean_after_dividing_by_n(target, logits):
     return np.mean((_softmax(logits) - target) / len(target), axis=0)
 
 
-@wrong("grad_wrt_bo", 0, "shape")
+@wrong("grad_wrt_bo", 0, "shape", "grad_wrt_bo.wrong_shape")
 def grad_wrt_bo_summed_over_classes(target, logits):
     return np.sum(_softmax(logits) - target, axis=1) / len(target)
 
 
-@wrong("grad_wrt_bo", 0.5, "changed its input logits in place")
+@wrong("grad_wrt_bo", 0.5, "changed its input logits in place", "grad_wrt_bo.modified_input")
 def grad_wrt_bo_softmax_in_place_in_logits(target, logits):
     """Softmax computed in the logits' own memory: right values, the caller's logits are gone."""
     logits -= logits.max(axis=1, keepdims=True)
@@ -90,59 +90,59 @@ def grad_wrt_bo_mean_of_errors_as_row(target, logits):
 # ---------------------------------------------------------------------------- hidden layer
 
 
-@wrong("grad_wrt_wh", 0, "ReLU derivative is missing")
+@wrong("grad_wrt_wh", 0, "ReLU derivative is missing", "grad_wrt_wh.no_relu_derivative")
 def grad_wrt_wh_without_relu_mask(x, z_h, w_o, target, logits):
     return x.T @ (((_softmax(logits) - target) / len(target)) @ w_o.T)
 
 
-@wrong("grad_wrt_wh", 0, "multiplied by h itself")
+@wrong("grad_wrt_wh", 0, "multiplied by h itself", "grad_wrt_wh.multiplied_by_h")
 def grad_wrt_wh_mask_is_h(x, z_h, w_o, target, logits):
     return x.T @ (((_softmax(logits) - target) / len(target)) @ w_o.T * np.maximum(z_h, 0))
 
 
-@wrong("grad_wrt_wh", 0, "sigmoid's derivative")
+@wrong("grad_wrt_wh", 0, "sigmoid's derivative", "grad_wrt_wh.sigmoid_derivative")
 def grad_wrt_wh_sigmoid_derivative_of_h(x, z_h, w_o, target, logits):
     h = np.maximum(z_h, 0)
     return x.T @ (((_softmax(logits) - target) / len(target)) @ w_o.T * h * (1 - h))
 
 
-@wrong("grad_wrt_wh", 2.5, "not (z_h >= 0)")
+@wrong("grad_wrt_wh", 2.5, "not (z_h >= 0)", "grad_wrt_wh.relu_derivative_at_zero")
 def grad_wrt_wh_relu_derivative_one_at_zero(x, z_h, w_o, target, logits):
     return x.T @ (((_softmax(logits) - target) / len(target)) @ w_o.T * (z_h >= 0))
 
 
-@wrong("grad_wrt_wh", 0, "1/N")
+@wrong("grad_wrt_wh", 0, "1/N", "grad_wrt_wh.not_divided_by_n")
 def grad_wrt_wh_missing_one_over_n(x, z_h, w_o, target, logits):
     return x.T @ ((_softmax(logits) - target) @ w_o.T * (z_h > 0))
 
 
-@wrong("grad_wrt_wh", 0, "shapes here")
+@wrong("grad_wrt_wh", 0, "shapes here", "grad_wrt_wh.raised")
 def grad_wrt_wh_forgets_to_transpose_w_o(x, z_h, w_o, target, logits):
     return x.T @ (((_softmax(logits) - target) / len(target)) @ w_o * (z_h > 0))
 
 
-@wrong("grad_wrt_wh", 0, "transpose")
+@wrong("grad_wrt_wh", 0, "transpose", "grad_wrt_wh.transposed")
 def grad_wrt_wh_transposed(x, z_h, w_o, target, logits):
     return _delta_h(z_h, w_o, target, logits).T @ x
 
 
-@wrong("grad_wrt_wh", 2.5, "in place")
+@wrong("grad_wrt_wh", 2.5, "in place", "grad_wrt_wh.modified_input")
 def grad_wrt_wh_masks_z_h_in_place(x, z_h, w_o, target, logits):
     z_h[z_h <= 0] = 0
     return x.T @ (((_softmax(logits) - target) / len(target)) @ w_o.T * (z_h > 0))
 
 
-@wrong("grad_wrt_bh", 0, "one row per sample")
+@wrong("grad_wrt_bh", 0, "one row per sample", "grad_wrt_bh.not_summed_over_batch")
 def grad_wrt_bh_not_summed(z_h, w_o, target, logits):
     return _delta_h(z_h, w_o, target, logits)
 
 
-@wrong("grad_wrt_bh", 0, "inverted")
+@wrong("grad_wrt_bh", 0, "inverted", "grad_wrt_bh.inverted_relu_mask")
 def grad_wrt_bh_inverted_mask(z_h, w_o, target, logits):
     return np.sum(((_softmax(logits) - target) / len(target)) @ w_o.T * (z_h < 0), axis=0)
 
 
-@wrong("grad_wrt_bh", 0, "ReLU derivative is missing")
+@wrong("grad_wrt_bh", 0, "ReLU derivative is missing", "grad_wrt_bh.no_relu_derivative")
 def grad_wrt_bh_without_mask(z_h, w_o, target, logits):
     return np.sum(((_softmax(logits) - target) / len(target)) @ w_o.T, axis=0)
 
@@ -167,7 +167,7 @@ def grad_wrt_wh_loops(x, z_h, w_o, target, logits):
     return grad
 
 
-@wrong("grad_wrt_bh", 1.5, "changed its input z_h in place")
+@wrong("grad_wrt_bh", 1.5, "changed its input z_h in place", "grad_wrt_bh.modified_input")
 def grad_wrt_bh_writes_its_mask_into_z_h(z_h, w_o, target, logits):
     """The ReLU mask written over the caller's pre-activations."""
     np.greater(z_h, 0, out=z_h)
@@ -183,7 +183,7 @@ def grad_wrt_bh_heaviside_row(z_h, w_o, target, logits):
 # ------------------------------------------------------------------------ gradient checking
 
 
-@wrong("numerical_gradient", 0, "2x too large")
+@wrong("numerical_gradient", 0, "2x too large", "numerical_gradient.twice_too_large")
 def numerical_gradient_divides_by_eps(f, x, eps=1e-6):
     grad = np.zeros_like(x, dtype=float)
     for i in np.ndindex(x.shape):
@@ -197,7 +197,7 @@ def numerical_gradient_divides_by_eps(f, x, eps=1e-6):
     return grad
 
 
-@wrong("numerical_gradient", 0, "one-sided")
+@wrong("numerical_gradient", 0, "one-sided", "numerical_gradient.one_sided_difference")
 def numerical_gradient_forward_difference(f, x, eps=1e-6):
     grad = np.zeros_like(x, dtype=float)
     base = f(x)
@@ -209,7 +209,7 @@ def numerical_gradient_forward_difference(f, x, eps=1e-6):
     return grad
 
 
-@wrong("numerical_gradient", 1.5, "restore")
+@wrong("numerical_gradient", 1.5, "restore", "numerical_gradient.modified_input")
 def numerical_gradient_never_restores_x(f, x, eps=1e-6):
     grad = np.zeros_like(x, dtype=float)
     for i in np.ndindex(x.shape):
@@ -221,7 +221,7 @@ def numerical_gradient_never_restores_x(f, x, eps=1e-6):
     return grad
 
 
-@wrong("numerical_gradient", 0, "eps")
+@wrong("numerical_gradient", 0, "eps", "numerical_gradient.ignores_eps")
 def numerical_gradient_ignores_eps_argument(f, x, eps=1e-6):
     h = 1e-5
     grad = np.zeros_like(x, dtype=float)
@@ -233,7 +233,7 @@ def numerical_gradient_ignores_eps_argument(f, x, eps=1e-6):
     return grad
 
 
-@wrong("numerical_gradient", 0, "raised")
+@wrong("numerical_gradient", 0, "raised", "numerical_gradient.raised")
 def numerical_gradient_only_for_matrices(f, x, eps=1e-6):
     grad = np.zeros_like(x, dtype=float)
     for i in range(x.shape[0]):
@@ -273,22 +273,22 @@ def numerical_gradient_nditer(f, x, eps=1e-6):
     return grad
 
 
-@wrong("relative_error", 0, "absolute error")
+@wrong("relative_error", 0, "absolute error", "relative_error.absolute_error")
 def relative_error_is_absolute(a, b):
     return np.max(np.abs(a - b))
 
 
-@wrong("relative_error", 0, "absolute value")
+@wrong("relative_error", 0, "absolute value", "relative_error.negative")
 def relative_error_signed(a, b):
     return np.max((a - b) / (np.abs(a) + np.abs(b) + 1e-12))
 
 
-@wrong("relative_error", 0.5, "two zero arrays")
+@wrong("relative_error", 0.5, "two zero arrays", "relative_error.nan_for_zeros")
 def relative_error_nan_for_zeros(a, b):
     return np.max(np.abs(a - b) / (np.abs(a) + np.abs(b)))
 
 
-@wrong("relative_error", 0, "one number")
+@wrong("relative_error", 0, "one number", "relative_error.not_one_number")
 def relative_error_elementwise_array(a, b):
     return np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))
 
@@ -323,7 +323,7 @@ def scalar_forward_comprehensions(x, W, b, V, c):
     return _scalar_forward(x, W, b, V, c)
 
 
-@wrong("scalar_forward", 0, "no numpy")
+@wrong("scalar_forward", 0, "no numpy", "scalar_forward.wrong_type")
 def scalar_forward_with_numpy(x, W, b, V, c):
     h = 1 / (1 + np.exp(-(np.array(x) @ np.array(W) + np.array(b))))
     o = h @ np.array(V) + np.array(c)
@@ -331,13 +331,13 @@ def scalar_forward_with_numpy(x, W, b, V, c):
     return list(h), list(e / e.sum())
 
 
-@wrong("scalar_forward", 0, "p is wrong")
+@wrong("scalar_forward", 0, "p is wrong", "scalar_forward.wrong_p")
 def scalar_forward_without_softmax(x, W, b, V, c):
     h, _ = _scalar_forward(x, W, b, V, c)
     return h, [c[k] + sum(h[j] * V[j][k] for j in range(len(h))) for k in range(len(c))]
 
 
-@wrong("scalar_backward", 0, "sigmoid's derivative")
+@wrong("scalar_backward", 0, "sigmoid's derivative", "scalar_backward.wrong_dw")
 def scalar_backward_forgets_sigmoid_derivative(x, W, b, V, c, target):
     h, p = _scalar_forward(x, W, b, V, c)
     do = [p[k] - (k == target) for k in range(len(p))]
@@ -347,7 +347,7 @@ def scalar_backward_forgets_sigmoid_derivative(x, W, b, V, c, target):
     return dW, dh, dV, do
 
 
-@wrong("scalar_backward", 0, "transposed")
+@wrong("scalar_backward", 0, "transposed", "scalar_backward.transposed")
 def scalar_backward_dv_transposed(x, W, b, V, c, target):
     h, p = _scalar_forward(x, W, b, V, c)
     do = [p[k] - (1.0 if k == target else 0.0) for k in range(len(p))]
@@ -357,7 +357,7 @@ def scalar_backward_dv_transposed(x, W, b, V, c, target):
     return dW, ds, dV, do
 
 
-@wrong("scalar_backward", 0, "p_k - y_k")
+@wrong("scalar_backward", 0, "p_k - y_k", "scalar_backward.wrong_dv")
 def scalar_backward_y_minus_p(x, W, b, V, c, target):
     h, p = _scalar_forward(x, W, b, V, c)
     do = [(1.0 if k == target else 0.0) - p[k] for k in range(len(p))]
@@ -389,7 +389,7 @@ def scalar_backward_explicit_loops(x, W, b, V, c, target):
 # -------------------------------------------------------------------------------- training
 
 
-@wrong("init_params", 0, "std")
+@wrong("init_params", 0, "std", "init_params.variance_as_std")
 def init_params_variance_used_as_std(n_in, n_hidden, n_out, rng):
     return {
         "w_h": rng.normal(0, 2 / (n_in + n_hidden), size=(n_in, n_hidden)),
@@ -399,7 +399,7 @@ def init_params_variance_used_as_std(n_in, n_hidden, n_out, rng):
     }
 
 
-@wrong("init_params", 0, "std")
+@wrong("init_params", 0, "std", "init_params.he_init")
 def init_params_he_instead_of_xavier(n_in, n_hidden, n_out, rng):
     return {
         "w_h": rng.normal(0, np.sqrt(2 / n_in), size=(n_in, n_hidden)),
@@ -409,7 +409,7 @@ def init_params_he_instead_of_xavier(n_in, n_hidden, n_out, rng):
     }
 
 
-@wrong("init_params", 0, "rng argument")
+@wrong("init_params", 0, "rng argument", "init_params.ignores_rng")
 def init_params_uses_global_random_state(n_in, n_hidden, n_out, rng):
     return {
         "w_h": np.random.normal(0, np.sqrt(2 / (n_in + n_hidden)), size=(n_in, n_hidden)),
@@ -426,19 +426,19 @@ def init_params_standard_normal_scaled_row_biases(n_in, n_hidden, n_out, rng):
     return {"w_h": w_h, "b_h": np.zeros((1, n_hidden)), "w_o": w_o, "b_o": np.zeros((1, n_out))}
 
 
-@wrong("momentum_update", 0, "velocity is ignored")
+@wrong("momentum_update", 0, "velocity is ignored", "momentum_update.no_velocity")
 def momentum_update_plain_gradient_step(w, dw, config):
     return w - config["learning_rate"] * dw, config
 
 
-@wrong("momentum_update", 0, "not carried to the next call")
+@wrong("momentum_update", 0, "not carried to the next call", "momentum_update.no_velocity")
 def momentum_update_forgets_to_store_velocity(w, dw, config):
     v = config.get("velocity", np.zeros_like(w))
     v = config["momentum"] * v + config["learning_rate"] * dw
     return w - v, config
 
 
-@wrong("momentum_update", 0, "expected w")
+@wrong("momentum_update", 0, "expected w", "momentum_update.wrong_values")
 def momentum_update_inconsistent_signs(w, dw, config):
     v = config.get("velocity", np.zeros_like(w))
     v = config["momentum"] * v - config["learning_rate"] * dw
@@ -446,7 +446,7 @@ def momentum_update_inconsistent_signs(w, dw, config):
     return w - v, config
 
 
-@wrong("momentum_update", 1.5, "in place")
+@wrong("momentum_update", 1.5, "in place", "momentum_update.modified_input")
 def momentum_update_in_place(w, dw, config):
     v = config.get("velocity", np.zeros_like(w))
     v = config["momentum"] * v + config["learning_rate"] * dw
@@ -512,12 +512,12 @@ def train_vectorised_with_numpy_scalars_in_history(x, target, x_val, t_val, n_hi
     return _train(x, target, x_val, t_val, n_hidden, epochs, alpha, gamma, seed)
 
 
-@wrong("train", 0, "every parameter gets a momentum update")
+@wrong("train", 0, "every parameter gets a momentum update", "train.loss_too_high")
 def train_without_momentum(x, target, x_val, t_val, n_hidden=100, epochs=50, alpha=0.1, gamma=0.99, seed=0):
     return _train(x, target, x_val, t_val, n_hidden, epochs, alpha, gamma, seed, use_momentum=False)
 
 
-@wrong("train", 0, "entries")
+@wrong("train", 0, "entries", "train.history_wrong_length")
 def train_records_history_once(x, target, x_val, t_val, n_hidden=100, epochs=50, alpha=0.1, gamma=0.99, seed=0):
     p, hist = _train(x, target, x_val, t_val, n_hidden, epochs, alpha, gamma, seed)
     return p, {key: values[-1:] for key, values in hist.items()}

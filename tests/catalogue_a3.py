@@ -33,12 +33,12 @@ def _backward(model, xs, h1s, h2s, errs, scale=1.0, derivative=lambda h: h * (1 
 # ------------------------------------------------------------------------------------ sigmoid
 
 
-@wrong("sigmoid", 0, "wrong sign")
+@wrong("sigmoid", 0, "wrong sign", "sigmoid.wrong_sign")
 def sigmoid_wrong_sign(x):
     return 1 / (1 + np.exp(x))
 
 
-@wrong("sigmoid", 0, "wrong values")
+@wrong("sigmoid", 0, "returned tanh(x)", "sigmoid.tanh")
 def sigmoid_is_tanh(x):
     return np.tanh(x)
 
@@ -56,19 +56,19 @@ def sigmoid_via_tanh(x):
 # ------------------------------------------------------------------------------- init_weights
 
 
-@wrong("init_weights", 0, "rng argument")
+@wrong("init_weights", 0, "rng argument", "init_weights.ignores_rng")
 def init_weights_global_random(n_hidden=100, rng=None):
     return {"W1": np.random.randn(2, n_hidden), "b1": np.zeros(n_hidden), "W2": np.random.randn(n_hidden, n_hidden),
             "b2": np.zeros(n_hidden), "W3": np.random.randn(n_hidden, 2), "b3": np.zeros(2)}
 
 
-@wrong("init_weights", 0, "standard normal")
+@wrong("init_weights", 0, "standard normal", "init_weights.not_standard_normal")
 def init_weights_uniform(n_hidden=100, rng=None):
     return {"W1": rng.random((2, n_hidden)), "b1": np.zeros(n_hidden), "W2": rng.random((n_hidden, n_hidden)),
             "b2": np.zeros(n_hidden), "W3": rng.random((n_hidden, 2)), "b3": np.zeros(2)}
 
 
-@wrong("init_weights", 0, "keys")
+@wrong("init_weights", 0, "keys", "init_weights.wrong_keys")
 def init_weights_lowercase_keys(n_hidden=100, rng=None):
     return {"w1": rng.standard_normal((2, n_hidden)), "b1": np.zeros(n_hidden), "w2": rng.standard_normal((n_hidden, n_hidden)),
             "b2": np.zeros(n_hidden), "w3": rng.standard_normal((n_hidden, 2)), "b3": np.zeros(2)}
@@ -85,20 +85,20 @@ def init_weights_output_layer_first_row_biases(n_hidden=100, rng=None):
 # ------------------------------------------------------------------------------------ forward
 
 
-@wrong("forward", 0, "missing its sigmoid")
+@wrong("forward", 0, "missing its sigmoid", "forward.h2_no_sigmoid")
 def forward_no_second_sigmoid(x, m):
     h1 = _sig(x @ m["W1"] + m["b1"])
     h2 = h1 @ m["W2"] + m["b2"]
     return h1, h2, _softmax(h2 @ m["W3"] + m["b3"])
 
 
-@wrong("forward", 0, "uses a sigmoid")
+@wrong("forward", 0, "uses a sigmoid", "forward.sigmoid_output")
 def forward_sigmoid_output(x, m):
     h1, h2, _ = _forward(x, m)
     return h1, h2, _sig(h2 @ m["W3"] + m["b3"])
 
 
-@wrong("forward", 0, "each row")
+@wrong("forward", 0, "each row", "forward.softmax_axis0")
 def forward_softmax_over_samples(x, m):
     h1, h2, _ = _forward(x, m)
     z = h2 @ m["W3"] + m["b3"]
@@ -106,7 +106,7 @@ def forward_softmax_over_samples(x, m):
     return h1, h2, e / e.sum(axis=0)
 
 
-@wrong("forward", 0, "three")
+@wrong("forward", 0, "three", "forward.not_three_arrays")
 def forward_returns_only_y_hat(x, m):
     return _forward(x, m)[2]
 
@@ -122,27 +122,27 @@ def forward_with_np_dot(x, m):
 # ----------------------------------------------------------------------------------- backward
 
 
-@wrong("backward", 0, "too large")
+@wrong("backward", 0, "too large", "backward.not_divided_by_n")
 def backward_sums_instead_of_averaging(model, xs, h1s, h2s, errs):
     return _backward(model, xs, h1s, h2s, errs, scale=len(xs))
 
 
-@wrong("backward", 0, "derivative is missing")
+@wrong("backward", 0, "derivative is missing", "backward.no_sigmoid_derivative")
 def backward_without_sigmoid_derivative(model, xs, h1s, h2s, errs):
     return _backward(model, xs, h1s, h2s, errs, derivative=lambda h: 1.0)
 
 
-@wrong("backward", 0, "not sigmoid(h)")
+@wrong("backward", 0, "not sigmoid(h)", "backward.sigmoid_of_h_derivative")
 def backward_sigmoid_derivative_of_h(model, xs, h1s, h2s, errs):
     return _backward(model, xs, h1s, h2s, errs, derivative=lambda h: _sig(h) * (1 - _sig(h)))
 
 
-@wrong("backward", 0, "wrong sign")
+@wrong("backward", 0, "wrong sign", "backward.wrong_sign")
 def backward_target_minus_prediction(model, xs, h1s, h2s, errs):
     return _backward(model, xs, h1s, h2s, -errs)
 
 
-@wrong("backward", 0, "bias gradients")
+@wrong("backward", 0, "bias gradients", "backward.bias_not_summed")
 def backward_biases_from_first_sample(model, xs, h1s, h2s, errs):
     g = _backward(model, xs, h1s, h2s, errs)
     d3 = errs / len(xs)
@@ -151,12 +151,12 @@ def backward_biases_from_first_sample(model, xs, h1s, h2s, errs):
     return {**g, "b3": d3[0] * len(xs), "b2": d2[0] * len(xs), "b1": d1[0] * len(xs)}
 
 
-@wrong("backward", 0, "keys")
+@wrong("backward", 0, "keys", "backward.wrong_keys")
 def backward_returns_dw_names(model, xs, h1s, h2s, errs):
     return {"d" + k: v for k, v in _backward(model, xs, h1s, h2s, errs).items()}
 
 
-@wrong("backward", 3.0, "in place")
+@wrong("backward", 3.0, "in place", "backward.modified_input")
 def backward_scales_errs_in_place(model, xs, h1s, h2s, errs):
     errs /= len(xs)
     return _backward(model, xs, h1s, h2s, errs * len(xs))
@@ -179,7 +179,7 @@ def backward_per_sample_loop(model, xs, h1s, h2s, errs):
     return grads
 
 
-@wrong("backward", 3.0, "changed its input h1s, h2s in place")
+@wrong("backward", 3.0, "changed its input h1s, h2s in place", "backward.modified_input")
 def backward_sigmoid_derivative_in_place(model, xs, h1s, h2s, errs):
     """h (1 - h) computed in the hidden activations' own memory, after their last use as activations."""
     d3 = errs / len(xs)
@@ -204,17 +204,17 @@ def backward_einsum_keepdims(model, xs, h1s, h2s, errs):
 # ------------------------------------------------------------------------------ gradient_step
 
 
-@wrong("gradient_step", 0, "uphill")
+@wrong("gradient_step", 0, "uphill", "gradient_step.uphill")
 def gradient_step_adds(model, grads, lr):
     return {k: model[k] + lr * grads[k] for k in model}
 
 
-@wrong("gradient_step", 0, "learning rate")
+@wrong("gradient_step", 0, "learning rate", "gradient_step.ignores_lr")
 def gradient_step_ignores_lr(model, grads, lr):
     return {k: model[k] - grads[k] for k in model}
 
 
-@wrong("gradient_step", 0.5, "in place")
+@wrong("gradient_step", 0.5, "in place", "gradient_step.modified_input")
 def gradient_step_in_place(model, grads, lr):
     for k in model:
         model[k] -= lr * grads[k]
@@ -247,12 +247,12 @@ def train_numpy_losses(model, x, target, lr=0.1, steps=50):
     return _train(model, x, target, lr, steps)
 
 
-@wrong("train", 0, "test accuracy")
+@wrong("train", 0, "test accuracy", "train.low_accuracy")
 def train_with_summed_gradients(model, x, target, lr=0.1, steps=50):
     return _train(model, x, target, lr, steps, scale=len(x))
 
 
-@wrong("train", 0, "one per step")
+@wrong("train", 0, "one per step", "train.wrong_losses_length")
 def train_returns_final_loss_only(model, x, target, lr=0.1, steps=50):
     model, losses = _train(model, x, target, lr, steps)
     return model, losses[-1:]

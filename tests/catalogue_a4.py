@@ -22,22 +22,22 @@ def _textbook_tanh(x):
 # ------------------------------------------------------------------------------------------ tanh
 
 
-@wrong("tanh", 0, "logistic sigmoid")
+@wrong("tanh", 0, "logistic sigmoid", "tanh.is_sigmoid")
 def tanh_is_the_sigmoid(x):
     return 1 / (1 + np.exp(-x))
 
 
-@wrong("tanh", 0, "2x")
+@wrong("tanh", 0, "2x", "tanh.sigmoid_of_x_not_2x")
 def tanh_sigmoid_of_x_not_2x(x):
     return 2 / (1 + np.exp(-x)) - 1
 
 
-@wrong("tanh", 0.5, "large |x|")
+@wrong("tanh", 0.5, "large |x|", "tanh.wrong_for_large_inputs")
 def tanh_textbook_formula_overflows(x):
     return _textbook_tanh(x)  # inf / inf = nan for |x| > 710
 
 
-@wrong("tanh", 0.5, "in place")
+@wrong("tanh", 0.5, "in place", "tanh.modified_input")
 def tanh_in_place_with_out(x):
     return np.tanh(x, out=x)
 
@@ -56,23 +56,23 @@ def tanh_exponentiating_only_non_positive_numbers(x):
 # ------------------------------------------------------------------------------- tanh_derivative
 
 
-@wrong("tanh_derivative", 0, "as if x were already tanh(x)")
+@wrong("tanh_derivative", 0, "as if x were already tanh(x)", "tanh_derivative.of_the_activation")
 def tanh_derivative_of_the_activation(x):
     return 1 - x**2
 
 
-@wrong("tanh_derivative", 0, "square the tanh")
+@wrong("tanh_derivative", 0, "square the tanh", "tanh_derivative.tanh_not_squared")
 def tanh_derivative_without_the_square(x):
     return 1 - np.tanh(x)
 
 
-@wrong("tanh_derivative", 0, "sigmoid's pattern")
+@wrong("tanh_derivative", 0, "sigmoid's pattern", "tanh_derivative.sigmoid_pattern")
 def tanh_derivative_sigmoid_style(x):
     t = np.tanh(x)
     return t * (1 - t)
 
 
-@wrong("tanh_derivative", 0.5, "large |x|")
+@wrong("tanh_derivative", 0.5, "large |x|", "tanh_derivative.wrong_for_large_inputs")
 def tanh_derivative_from_the_textbook_tanh(x):
     return 1 - _textbook_tanh(x) ** 2
 
@@ -90,12 +90,12 @@ def tanh_derivative_with_np_square(x):
 # ------------------------------------------------------------------------------------------ relu
 
 
-@wrong("relu", 0, "keep the shape")
+@wrong("relu", 0, "keep the shape", "relu.wrong_shape")
 def relu_with_np_max(x):
     return np.max(x, 0)  # a reduction over axis 0, not the elementwise np.maximum
 
 
-@wrong("relu", 0.5, "in place")
+@wrong("relu", 0.5, "in place", "relu.modified_input")
 def relu_masks_in_place(x):
     x[x < 0] = 0
     return x
@@ -109,27 +109,27 @@ def relu_multiplies_by_the_mask(x):
 # ------------------------------------------------------------------------------- relu_derivative
 
 
-@wrong("relu_derivative", 0.5, "relu'(0) = 0")
+@wrong("relu_derivative", 0.5, "relu'(0) = 0", "relu_derivative.one_at_zero")
 def relu_derivative_one_at_zero(x):
     return (x >= 0).astype(float)
 
 
-@wrong("relu_derivative", 0, "inverted")
+@wrong("relu_derivative", 0, "inverted", "relu_derivative.inverted")
 def relu_derivative_inverted(x):
     return (x < 0).astype(float)
 
 
-@wrong("relu_derivative", 0, "the activation itself")
+@wrong("relu_derivative", 0, "the activation itself", "relu_derivative.returned_relu")
 def relu_derivative_returns_relu(x):
     return np.maximum(x, 0)
 
 
-@wrong("relu_derivative", 0, "np.sign")
+@wrong("relu_derivative", 0, "np.sign", "relu_derivative.sign")
 def relu_derivative_sign(x):
     return np.sign(x)
 
 
-@wrong("relu_derivative", 0.5, "in place")
+@wrong("relu_derivative", 0.5, "in place", "relu_derivative.modified_input")
 def relu_derivative_overwrites_x(x):
     x[x <= 0] = 0
     x[x > 0] = 1
@@ -158,27 +158,27 @@ def _naive_sigmoid(x):
     return 1 / (1 + np.exp(-x))  # np.exp(1000) overflows to inf for x = -1000: 1 / inf = 0, right
 
 
-@wrong("sigmoid", 0, "tanh")
+@wrong("sigmoid", 0, "tanh", "sigmoid.is_tanh")
 def sigmoid_is_tanh(x):
     return np.tanh(x)
 
 
-@wrong("sigmoid", 0, "sigmoid(-x)")
+@wrong("sigmoid", 0, "sigmoid(-x)", "sigmoid.wrong_sign")
 def sigmoid_sign_of_the_exponent(x):
     return 1 / (1 + np.exp(x))
 
 
-@wrong("sigmoid", 0, "sigmoid(2x)")
+@wrong("sigmoid", 0, "sigmoid(2x)", "sigmoid.sigmoid_of_2x")
 def sigmoid_of_2x_as_in_tanh(x):
     return 1 / (1 + np.exp(-2 * x))
 
 
-@wrong("sigmoid", 0.5, "large |x|")
+@wrong("sigmoid", 0.5, "large |x|", "sigmoid.wrong_for_large_inputs")
 def sigmoid_exp_x_over_one_plus_exp_x(x):
     return np.exp(x) / (1 + np.exp(x))  # inf / inf = nan for x = 1000
 
 
-@wrong("sigmoid", 0.5, "in place")
+@wrong("sigmoid", 0.5, "in place", "sigmoid.modified_input")
 def sigmoid_in_place(x):
     np.negative(x, out=x)
     np.exp(x, out=x)
@@ -204,28 +204,28 @@ def sigmoid_via_logaddexp(x):
 # ------------------------------------------------------------------------------- sigmoid_derivative
 
 
-@wrong("sigmoid_derivative", 0, "as if x were already sigmoid(x)")
+@wrong("sigmoid_derivative", 0, "as if x were already sigmoid(x)", "sigmoid_derivative.of_the_activation")
 def sigmoid_derivative_of_the_activation(x):
     return x * (1 - x)
 
 
-@wrong("sigmoid_derivative", 0, "tanh's pattern")
+@wrong("sigmoid_derivative", 0, "tanh's pattern", "sigmoid_derivative.tanh_pattern")
 def sigmoid_derivative_tanh_style(x):
     s = _naive_sigmoid(x)
     return 1 - s**2
 
 
-@wrong("sigmoid_derivative", 0, "the sigmoid itself")
+@wrong("sigmoid_derivative", 0, "the sigmoid itself", "sigmoid_derivative.returned_sigmoid")
 def sigmoid_derivative_returns_the_sigmoid(x):
     return _naive_sigmoid(x)
 
 
-@wrong("sigmoid_derivative", 0, "multiply by s")
+@wrong("sigmoid_derivative", 0, "multiply by s", "sigmoid_derivative.missing_factor_s")
 def sigmoid_derivative_forgets_s(x):
     return 1 - _naive_sigmoid(x)
 
 
-@wrong("sigmoid_derivative", 0.5, "large |x|")
+@wrong("sigmoid_derivative", 0.5, "large |x|", "sigmoid_derivative.wrong_for_large_inputs")
 def sigmoid_derivative_from_exponentials(x):
     e = np.exp(-x)
     return e / (1 + e) ** 2  # inf / inf = nan for x = -1000
@@ -258,32 +258,32 @@ def _course_std(activation):
     return lambda fan_in, fan_out, hidden: math.sqrt((2.0 if hidden and activation == "relu" else 1.0) / fan_in)
 
 
-@wrong("init_mlp", 0, "variance")
+@wrong("init_mlp", 0, "variance", "init_mlp.variance_as_std")
 def init_mlp_variance_as_std(sizes, rng, activation="relu", dtype=np.float32):
     return _init(sizes, rng, activation, dtype, lambda a, b, hidden: (2.0 if hidden and activation == "relu" else 1.0) / a)
 
 
-@wrong("init_mlp", 0, "gain is 2 only")
+@wrong("init_mlp", 0, "gain is 2 only", "init_mlp.wrong_gain")
 def init_mlp_he_everywhere(sizes, rng, activation="relu", dtype=np.float32):
     return _init(sizes, rng, activation, dtype, lambda a, b, hidden: math.sqrt(2.0 / a))
 
 
-@wrong("init_mlp", 0, "Xavier")
+@wrong("init_mlp", 0, "Xavier", "init_mlp.xavier")
 def init_mlp_xavier(sizes, rng, activation="relu", dtype=np.float32):
     return _init(sizes, rng, activation, dtype, lambda a, b, hidden: math.sqrt(2.0 / (a + b)))
 
 
-@wrong("init_mlp", 0, "rng argument")
+@wrong("init_mlp", 0, "rng argument", "init_mlp.ignores_rng")
 def init_mlp_global_random(sizes, rng, activation="relu", dtype=np.float32):
     return _init(sizes, rng, activation, dtype, _course_std(activation), draw=lambda shape, s: np.random.normal(0, s, shape))
 
 
-@wrong("init_mlp", 0, "transposed")
+@wrong("init_mlp", 0, "transposed", "init_mlp.transposed")
 def init_mlp_transposed_weights(sizes, rng, activation="relu", dtype=np.float32):
     return [(w.T, b) for w, b in _init(sizes, rng, activation, dtype, _course_std(activation))]
 
 
-@wrong("init_mlp", 0.5, "float32")
+@wrong("init_mlp", 0.5, "float32", "init_mlp.wrong_dtype")
 def init_mlp_ignores_dtype(sizes, rng, activation="relu", dtype=np.float32):
     return _init(sizes, rng, activation, np.float64, _course_std(activation))
 
@@ -328,12 +328,12 @@ def _forward(x, params, activation, output=None, bias=True):
     return (output(logits) if output else logits), {"inputs": inputs, "pre_activations": pre}
 
 
-@wrong("mlp_forward", 0, "output layer has no activation")
+@wrong("mlp_forward", 0, "output layer has no activation", "mlp_forward.activation_on_output")
 def mlp_forward_activation_on_the_output(x, params, activation):
     return _forward(x, params, activation, output=_act(activation))
 
 
-@wrong("mlp_forward", 0, "return the logits")
+@wrong("mlp_forward", 0, "return the logits", "mlp_forward.returned_softmax")
 def mlp_forward_returns_probabilities(x, params, activation):
     def softmax(z):
         e = np.exp(z - z.max(axis=1, keepdims=True))
@@ -342,22 +342,22 @@ def mlp_forward_returns_probabilities(x, params, activation):
     return _forward(x, params, activation, output=softmax)
 
 
-@wrong("mlp_forward", 0, "biases are missing")
+@wrong("mlp_forward", 0, "biases are missing", "mlp_forward.no_bias")
 def mlp_forward_without_biases(x, params, activation):
     return _forward(x, params, activation, bias=False)
 
 
-@wrong("mlp_forward", 0, "the hidden layers use relu")
+@wrong("mlp_forward", 0, "the hidden layers use relu", "mlp_forward.wrong_activation")
 def mlp_forward_always_relu(x, params, activation):
     return _forward(x, params, "relu")
 
 
-@wrong("mlp_forward", 0, "a pair (logits, cache)")
+@wrong("mlp_forward", 0, "a pair (logits, cache)", "mlp_forward.not_a_pair")
 def mlp_forward_returns_only_the_logits(x, params, activation):
     return _forward(x, params, activation)[0]
 
 
-@wrong("mlp_forward", 1.5, "without hidden layers")
+@wrong("mlp_forward", 1.5, "without hidden layers", "mlp_forward.fails_without_hidden_layers")
 def mlp_forward_assumes_a_hidden_layer(x, params, activation):
     f = _act(activation)
     z = x @ params[0][0] + params[0][1]
@@ -391,38 +391,38 @@ def _log_softmax(z):
     return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
 
 
-@wrong("softmax_cross_entropy", 0, "N*K")
+@wrong("softmax_cross_entropy", 0, "N*K", "softmax_cross_entropy.loss_divided_by_nk")
 def softmax_cross_entropy_mean_over_all_entries(logits, y):
     log_p = _log_softmax(logits)
     return -np.mean(y * log_p), (np.exp(log_p) - y) / len(y)
 
 
-@wrong("softmax_cross_entropy", 0, "N times too large")
+@wrong("softmax_cross_entropy", 0, "N times too large", "softmax_cross_entropy.dlogits_not_divided_by_n")
 def softmax_cross_entropy_gradient_not_averaged(logits, y):
     log_p = _log_softmax(logits)
     return -np.sum(y * log_p) / len(y), np.exp(log_p) - y
 
 
-@wrong("softmax_cross_entropy", 0, "subtract the targets")
+@wrong("softmax_cross_entropy", 0, "subtract the targets", "softmax_cross_entropy.dlogits_without_target")
 def softmax_cross_entropy_gradient_forgets_the_targets(logits, y):
     log_p = _log_softmax(logits)
     return -np.sum(y * log_p) / len(y), np.exp(log_p) / len(y)
 
 
-@wrong("softmax_cross_entropy", 1.0, "+-800")
+@wrong("softmax_cross_entropy", 1.0, "+-800", "softmax_cross_entropy.wrong_for_large_logits")
 def softmax_cross_entropy_without_max_shift(logits, y):
     p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     return -np.sum(y * np.log(p)) / len(y), (p - y) / len(y)
 
 
-@wrong("softmax_cross_entropy", 1.0, "each row's max")
+@wrong("softmax_cross_entropy", 1.0, "each row's max", "softmax_cross_entropy.wrong_for_large_logits")
 def softmax_cross_entropy_shift_by_the_batch_max(logits, y):
     e = np.exp(logits - logits.max())
     p = e / e.sum(axis=1, keepdims=True)
     return -np.sum(y * np.log(p)) / len(y), (p - y) / len(y)
 
 
-@wrong("softmax_cross_entropy", 1.5, "in place")
+@wrong("softmax_cross_entropy", 1.5, "in place", "softmax_cross_entropy.modified_input")
 def softmax_cross_entropy_shifts_in_place(logits, y):
     logits -= logits.max(axis=1, keepdims=True)
     log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
@@ -464,32 +464,32 @@ def _backward(dlogits, cache, params, activation, derivative=None, scale=1.0, bi
     return grads
 
 
-@wrong("mlp_backward", 0, "do not divide by N again")
+@wrong("mlp_backward", 0, "do not divide by N again", "mlp_backward.divided_by_n_again")
 def mlp_backward_divides_by_n_again(dlogits, cache, params, activation):
     return _backward(dlogits, cache, params, activation, scale=1 / len(dlogits))
 
 
-@wrong("mlp_backward", 0, "derivative is missing")
+@wrong("mlp_backward", 0, "derivative is missing", "mlp_backward.no_activation_derivative")
 def mlp_backward_without_the_derivative(dlogits, cache, params, activation):
     return _backward(dlogits, cache, params, activation, derivative=lambda z: 1.0)
 
 
-@wrong("mlp_backward", 0, "a = tanh(z)")
+@wrong("mlp_backward", 0, "a = tanh(z)", "mlp_backward.derivative_at_activation")
 def mlp_backward_tanh_derivative_at_the_activation(dlogits, cache, params, activation):
     return _backward(dlogits, cache, params, activation, at_output=True)
 
 
-@wrong("mlp_backward", 0, "reverse order")
+@wrong("mlp_backward", 0, "reverse order", "mlp_backward.reverse_order")
 def mlp_backward_output_layer_first(dlogits, cache, params, activation):
     return _backward(dlogits, cache, params, activation)[::-1]
 
 
-@wrong("mlp_backward", 0, "averaged over the batch")
+@wrong("mlp_backward", 0, "averaged over the batch", "mlp_backward.bias_averaged")
 def mlp_backward_averages_the_bias_gradients(dlogits, cache, params, activation):
     return _backward(dlogits, cache, params, activation, bias=np.mean)
 
 
-@wrong("mlp_backward", 3.0, "without hidden layers")
+@wrong("mlp_backward", 3.0, "without hidden layers", "mlp_backward.fails_without_hidden_layers")
 def mlp_backward_output_layer_unrolled(dlogits, cache, params, activation):
     inputs, pre = cache["inputs"], cache["pre_activations"]
     f_prime = (lambda z: 1 - np.tanh(z) ** 2) if activation == "tanh" else (lambda z: (z > 0) * 1.0)
@@ -502,7 +502,7 @@ def mlp_backward_output_layer_unrolled(dlogits, cache, params, activation):
     return grads
 
 
-wrong("mlp_backward", 0, "fix mlp_forward first")((mlp_forward_without_biases, ref.mlp_backward))
+wrong("mlp_backward", 0, "fix mlp_forward first", "mlp_backward.forward_wrong")((mlp_forward_without_biases, ref.mlp_backward))
 
 
 def _derivative_in_place(a, activation):
@@ -515,7 +515,7 @@ def _derivative_in_place(a, activation):
     return a
 
 
-@wrong("mlp_backward", 3.0, "mlp_backward changed the x you passed to mlp_forward")
+@wrong("mlp_backward", 3.0, "mlp_backward changed the x you passed to mlp_forward", "mlp_backward.modified_forward_input")
 def mlp_backward_derivative_in_place_down_to_x(dlogits, cache, params, activation):
     """The derivative computed in place in every cached layer input once its gradient is taken, the first one too:
     that one is the caller's x."""
@@ -581,31 +581,31 @@ right("mlp_backward")((mlp_forward_indexing_layers_with_np_dot, mlp_backward_for
 # --------------------------------------------------------------------------- sgd_momentum_update
 
 
-@wrong("sgd_momentum_update", 0, "velocity is ignored")
+@wrong("sgd_momentum_update", 0, "velocity is ignored", "sgd_momentum_update.no_velocity")
 def sgd_momentum_update_plain_sgd(w, dw, config):
     return w - config["learning_rate"] * dw, config
 
 
-@wrong("sgd_momentum_update", 0, "not carried to the next call")
+@wrong("sgd_momentum_update", 0, "not carried to the next call", "sgd_momentum_update.no_velocity")
 def sgd_momentum_update_forgets_the_velocity(w, dw, config):
     v = config.get("velocity", np.zeros_like(w))
     v = config["momentum"] * v + config["learning_rate"] * dw
     return w - v, config
 
 
-@wrong("sgd_momentum_update", 0, "uphill")
+@wrong("sgd_momentum_update", 0, "uphill", "sgd_momentum_update.uphill")
 def sgd_momentum_update_adds_the_velocity(w, dw, config):
     v = config["momentum"] * config.get("velocity", np.zeros_like(w)) + config["learning_rate"] * dw
     return w + v, {**config, "velocity": v}
 
 
-@wrong("sgd_momentum_update", 0, "wrong from step 2")
+@wrong("sgd_momentum_update", 0, "wrong from step 2", "sgd_momentum_update.velocity_not_carried")
 def sgd_momentum_update_momentum_on_the_gradient(w, dw, config):
     v = config["momentum"] * config.get("velocity", np.zeros_like(w)) + config["learning_rate"] * dw
     return w - v, {**config, "velocity": dw}  # stores the gradient, not the velocity
 
 
-@wrong("sgd_momentum_update", 1.5, "in place")
+@wrong("sgd_momentum_update", 1.5, "in place", "sgd_momentum_update.modified_input")
 def sgd_momentum_update_in_place(w, dw, config):
     v = config["momentum"] * config.get("velocity", np.zeros_like(w)) + config["learning_rate"] * dw
     config["velocity"] = v
@@ -630,22 +630,22 @@ def sgd_momentum_update_pytorch_convention(w, dw, config):
 # --------------------------------------------------------------------------------- learning_rate
 
 
-@wrong("learning_rate", 0, "one epoch late")
+@wrong("learning_rate", 0, "one epoch late", "learning_rate.one_epoch_late")
 def learning_rate_halves_after_the_decay_epoch(initial, epoch, decay_epochs):
     return initial * 0.5 ** sum(epoch > d for d in decay_epochs)
 
 
-@wrong("learning_rate", 0, "divided by 10")
+@wrong("learning_rate", 0, "divided by 10", "learning_rate.divided_by_10")
 def learning_rate_divides_by_ten(initial, epoch, decay_epochs):
     return initial * 0.1 ** sum(epoch >= d for d in decay_epochs)
 
 
-@wrong("learning_rate", 0, "halved only once")
+@wrong("learning_rate", 0, "halved only once", "learning_rate.halved_once")
 def learning_rate_halves_once(initial, epoch, decay_epochs):
     return initial / 2 if any(epoch >= d for d in decay_epochs) else initial
 
 
-@wrong("learning_rate", 0, "keeps halving every epoch")
+@wrong("learning_rate", 0, "keeps halving every epoch", "learning_rate.halves_every_epoch_after_first_decay")
 def learning_rate_halves_every_epoch_after_the_first_decay(initial, epoch, decay_epochs):
     rate = initial
     for e in range(1, epoch + 1):
@@ -654,7 +654,7 @@ def learning_rate_halves_every_epoch_after_the_first_decay(initial, epoch, decay
     return rate
 
 
-@wrong("learning_rate", 0, "decay_epochs argument")
+@wrong("learning_rate", 0, "decay_epochs argument", "learning_rate.wrong_values")
 def learning_rate_hard_coded_epochs(initial, epoch, decay_epochs):
     return initial * 0.5 ** sum(epoch >= d for d in (6, 9))
 
@@ -713,44 +713,44 @@ def _train(x, y, x_val, y_val, hidden, activation, lr, batch_size, epochs, momen
     return params, history
 
 
-@wrong("train", 0, "with momentum")
+@wrong("train", 0, "with momentum", "train.low_accuracy")
 def train_without_momentum(x, y, x_val=None, y_val=None, hidden=(1000,), activation="relu", lr=0.1, batch_size=100,
                            epochs=12, momentum=0.9, decay_epochs=None, seed=0, progress=False):
     return _train(x, y, x_val, y_val, hidden, activation, lr, batch_size, epochs, momentum, decay_epochs, seed, use_momentum=False)
 
 
-@wrong("train", 0, "a correct implementation reaches")
+@wrong("train", 0, "a correct implementation reaches", "train.low_accuracy")
 def train_on_the_summed_loss(x, y, x_val=None, y_val=None, hidden=(1000,), activation="relu", lr=0.1, batch_size=100,
                              epochs=12, momentum=0.9, decay_epochs=None, seed=0, progress=False):
     return _train(x, y, x_val, y_val, hidden, activation, lr, batch_size, epochs, momentum, decay_epochs, seed, loss_scale=batch_size)
 
 
-@wrong("train", 0, "one per epoch")
+@wrong("train", 0, "one per epoch", "train.history_wrong_length")
 def train_records_every_batch(x, y, x_val=None, y_val=None, hidden=(1000,), activation="relu", lr=0.1, batch_size=100,
                               epochs=12, momentum=0.9, decay_epochs=None, seed=0, progress=False):
     return _train(x, y, x_val, y_val, hidden, activation, lr, batch_size, epochs, momentum, decay_epochs, seed, per_batch=True)
 
 
-@wrong("train", 2.0, "history['lr']")
+@wrong("train", 2.0, "history['lr']", "train.wrong_lr_history")
 def train_records_the_initial_rate(x, y, x_val=None, y_val=None, hidden=(1000,), activation="relu", lr=0.1, batch_size=100,
                                    epochs=12, momentum=0.9, decay_epochs=None, seed=0, progress=False):
     return _train(x, y, x_val, y_val, hidden, activation, lr, batch_size, epochs, momentum, decay_epochs, seed, record_rate=False)
 
 
-@wrong("train", 2.5, "a fraction in [0, 1]")
+@wrong("train", 2.5, "a fraction in [0, 1]", "train.wrong_val_acc_history")
 def train_validation_accuracy_in_percent(x, y, x_val=None, y_val=None, hidden=(1000,), activation="relu", lr=0.1,
                                          batch_size=100, epochs=12, momentum=0.9, decay_epochs=None, seed=0, progress=False):
     return _train(x, y, x_val, y_val, hidden, activation, lr, batch_size, epochs, momentum, decay_epochs, seed, percent=True)
 
 
-@wrong("train", 2.5, "same seed")
+@wrong("train", 2.5, "same seed", "train.not_reproducible")
 def train_shuffles_with_the_global_generator(x, y, x_val=None, y_val=None, hidden=(1000,), activation="relu", lr=0.1,
                                              batch_size=100, epochs=12, momentum=0.9, decay_epochs=None, seed=0, progress=False):
     return _train(x, y, x_val, y_val, hidden, activation, lr, batch_size, epochs, momentum, decay_epochs, seed,
                   shuffle=np.random.permutation)
 
 
-@wrong("train", 0, "pair (params, history)")
+@wrong("train", 0, "pair (params, history)", "train.wrong_type")
 def train_returns_only_the_history(x, y, x_val=None, y_val=None, hidden=(1000,), activation="relu", lr=0.1, batch_size=100,
                                    epochs=12, momentum=0.9, decay_epochs=None, seed=0, progress=False):
     return _train(x, y, x_val, y_val, hidden, activation, lr, batch_size, epochs, momentum, decay_epochs, seed)[1]

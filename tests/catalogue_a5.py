@@ -56,7 +56,7 @@ def _bn_train(x, axes, ddof=0, eps=1e-5):
 # --------------------------------------------------------------------------------------- tf_padding
 
 
-@wrong("tf_padding", 0, "bottom/right")
+@wrong("tf_padding", 0, "bottom/right", "tf_padding.same_padding_swapped")
 def tf_padding_extra_row_on_top(size, k, stride, padding):
     if padding == "VALID":
         return (size - k) // stride + 1, 0, 0
@@ -65,7 +65,7 @@ def tf_padding_extra_row_on_top(size, k, stride, padding):
     return out, total - total // 2, total // 2
 
 
-@wrong("tf_padding", 0, "pad_total = max(")
+@wrong("tf_padding", 0, "pad_total = max(", "tf_padding.wrong_pad_total")
 def tf_padding_without_max_zero(size, k, stride, padding):
     if padding == "VALID":
         return (size - k) // stride + 1, 0, 0
@@ -74,7 +74,7 @@ def tf_padding_without_max_zero(size, k, stride, padding):
     return out, total // 2, total - total // 2
 
 
-@wrong("tf_padding", 0, "pads")
+@wrong("tf_padding", 0, "pads", "tf_padding.wrong_pad_total")
 def tf_padding_always_k_minus_1(size, k, stride, padding):
     if padding == "VALID":
         return (size - k) // stride + 1, 0, 0
@@ -102,28 +102,28 @@ def tf_padding_floor_formulas_as_numpy_ints(size, k, stride, padding):
 # -------------------------------------------------------------------------------------- convolution
 
 
-@wrong("conv2d_forward", 0, "wrong side")
+@wrong("conv2d_forward", 0, "wrong side", "conv2d_forward.padding_on_wrong_side")
 def conv2d_forward_extra_padding_on_top(x, w, b, stride=1, padding="SAME"):
     kh, kw = w.shape[:2]
     oh, ow, top, bottom, left, right = _pads(x.shape, kh, kw, stride, padding)
     return _conv_loops(x, w, b, stride, bottom, top, right, left, oh, ow), None
 
 
-@wrong("conv2d_forward", 0, "flipped")
+@wrong("conv2d_forward", 0, "flipped", "conv2d_forward.kernel_flipped")
 def conv2d_forward_flips_the_kernel(x, w, b, stride=1, padding="SAME"):
     kh, kw = w.shape[:2]
     oh, ow, top, bottom, left, right = _pads(x.shape, kh, kw, stride, padding)
     return _conv_loops(x, w[::-1, ::-1], b, stride, top, bottom, left, right, oh, ow), None
 
 
-@wrong("conv2d_forward", 0, "bias")
+@wrong("conv2d_forward", 0, "bias", "conv2d_forward.no_bias")
 def conv2d_forward_without_bias(x, w, b, stride=1, padding="SAME"):
     kh, kw = w.shape[:2]
     oh, ow, top, bottom, left, right = _pads(x.shape, kh, kw, stride, padding)
     return _conv_loops(x, w, np.zeros_like(b), stride, top, bottom, left, right, oh, ow), None
 
 
-@wrong("conv2d_forward", 0, "w is HWIO")
+@wrong("conv2d_forward", 0, "w is HWIO", "conv2d_forward.raised")
 def conv2d_forward_contracts_the_output_channels(x, w, b, stride=1, padding="SAME"):
     kh, kw = w.shape[:2]
     oh, ow, top, bottom, left, right = _pads(x.shape, kh, kw, stride, padding)
@@ -136,7 +136,7 @@ def conv2d_forward_contracts_the_output_channels(x, w, b, stride=1, padding="SAM
     return out, None
 
 
-@wrong("conv2d_forward", 0, "ceil(in / stride)")
+@wrong("conv2d_forward", 0, "ceil(in / stride)", "conv2d_forward.wrong_shape")
 def conv2d_forward_ignores_stride(x, w, b, stride=1, padding="SAME"):
     return ref.conv2d_forward(x, w, b, 1, padding)
 
@@ -161,17 +161,17 @@ def _conv_backward_reference_like(dout, cache, crop=True, offset=None, db_mean=F
     return dxp[:, top : top + x_shape[1], left : left + x_shape[2]], dw, db
 
 
-@wrong("conv2d_backward", 0, "db is divided by the batch size")
+@wrong("conv2d_backward", 0, "db is divided by the batch size", "conv2d_backward.db_divided_by_n")
 def conv2d_backward_db_mean_over_batch(dout, cache):
     return _conv_backward_reference_like(dout, cache, db_mean=True)
 
 
-@wrong("conv2d_backward", 0, "cropped back to x")
+@wrong("conv2d_backward", 0, "cropped back to x", "conv2d_backward.dx_not_cropped")
 def conv2d_backward_dx_keeps_the_padding(dout, cache):
     return _conv_backward_reference_like(dout, cache, crop=False)
 
 
-@wrong("conv2d_backward", 0, "wrong offset")
+@wrong("conv2d_backward", 0, "wrong offset", "conv2d_backward.dx_cropped_at_wrong_offset")
 def conv2d_backward_crops_with_the_bottom_padding(dout, cache):
     return _conv_backward_reference_like(dout, cache, offset=lambda p: (p[1], p[0], p[3], p[2]))
 
@@ -211,7 +211,7 @@ def conv2d_backward_loops_flipping_dw(dout, cache):
     return dx, dw[::-1, ::-1], db
 
 
-wrong("conv2d_backward", 0, "dw is flipped")((conv2d_forward_loops, conv2d_backward_loops_flipping_dw))
+wrong("conv2d_backward", 0, "dw is flipped", "conv2d_backward.dw_flipped")((conv2d_forward_loops, conv2d_backward_loops_flipping_dw))
 right("conv2d_forward")(conv2d_forward_loops)
 right("conv2d_backward")((conv2d_forward_loops, conv2d_backward_loops))
 
@@ -260,24 +260,24 @@ def conv2d_forward_einsum_float32_buffer(x, w, b, stride=1, padding="SAME"):
 # --------------------------------------------------------------------------------------------- ReLU
 
 
-@wrong("relu_forward", 0.5, "changed its input x in place")
+@wrong("relu_forward", 0.5, "changed its input x in place", "relu_forward.modified_input")
 def relu_forward_in_place(x):
     out = np.maximum(x, 0, out=x)
     return out, out
 
 
-@wrong("relu_forward", 0, "relu_forward is wrong")
+@wrong("relu_forward", 0, "is never negative", "relu_forward.negative_values")
 def relu_forward_leaky(x):
     out = np.where(x > 0, x, 0.01 * x)
     return out, x
 
 
-@wrong("relu_backward", 0, "multiplies dout by relu(x)")
+@wrong("relu_backward", 0, "multiplies dout by relu(x)", "relu_backward.multiplied_by_relu")
 def relu_backward_times_the_output(dout, cache):
     return dout * cache
 
 
-@wrong("relu_backward", 0.5, "changed its input dout in place")
+@wrong("relu_backward", 0.5, "changed its input dout in place", "relu_backward.modified_input")
 def relu_backward_zeroes_dout_in_place(dout, cache):
     dout[cache <= 0] = 0
     return dout
@@ -297,7 +297,7 @@ def relu_backward_passes_the_gradient_at_zero(dout, x):
     return dout * (x >= 0)
 
 
-wrong("relu_backward", 0.5, "derivative at 0")((relu_forward_keeps_x, relu_backward_passes_the_gradient_at_zero))
+wrong("relu_backward", 0.5, "derivative at 0", "relu_backward.gradient_at_zero")((relu_forward_keeps_x, relu_backward_passes_the_gradient_at_zero))
 
 
 def relu_backward_writes_its_mask_into_x(dout, x):
@@ -305,7 +305,7 @@ def relu_backward_writes_its_mask_into_x(dout, x):
     return dout * x
 
 
-wrong("relu_backward", 0.5, "relu_backward changed the x you passed to relu_forward")(
+wrong("relu_backward", 0.5, "relu_backward changed the x you passed to relu_forward", "relu_backward.modified_forward_input")(
     (relu_forward_keeps_x, relu_backward_writes_its_mask_into_x)
 )
 right("relu_forward")(relu_forward_keeps_x)
@@ -354,21 +354,21 @@ def batch_norm_forward_batch_moments_at_inference(x, running, training, momentum
     return _bn_forward_with(lambda x: _bn_train(x, (0, 1, 2)), inference_batch=True)(x, running, training, momentum, eps)
 
 
-wrong("batch_norm_forward", 0, "averaged over the batch axis only")(batch_norm_forward_over_batch_axis_only)
-wrong("batch_norm_forward", 0, "over H and W of each sample")(batch_norm_forward_per_sample)
-wrong("batch_norm_forward", 0, "biased variance")(batch_norm_forward_unbiased_variance)
-wrong("batch_norm_forward", 0, "inside the square root")(batch_norm_forward_eps_outside_the_sqrt)
-wrong("batch_norm_forward", 2, "Keras's convention")(batch_norm_forward_pytorch_momentum)
-wrong("batch_norm_forward", 2, "running averages, not with the batch's own moments")(batch_norm_forward_batch_moments_at_inference)
+wrong("batch_norm_forward", 0, "averaged over the batch axis only", "batch_norm_forward.batch_axis_only")(batch_norm_forward_over_batch_axis_only)
+wrong("batch_norm_forward", 0, "over H and W of each sample", "batch_norm_forward.per_sample")(batch_norm_forward_per_sample)
+wrong("batch_norm_forward", 0, "biased variance", "batch_norm_forward.unbiased_variance")(batch_norm_forward_unbiased_variance)
+wrong("batch_norm_forward", 0, "inside the square root", "batch_norm_forward.eps_outside_sqrt")(batch_norm_forward_eps_outside_the_sqrt)
+wrong("batch_norm_forward", 2, "Keras's convention", "batch_norm_forward.pytorch_momentum")(batch_norm_forward_pytorch_momentum)
+wrong("batch_norm_forward", 2, "running averages, not with the batch's own moments", "batch_norm_forward.batch_moments_at_inference")(batch_norm_forward_batch_moments_at_inference)
 
 
-@wrong("batch_norm_backward", 0, "constants")
+@wrong("batch_norm_backward", 0, "constants", "batch_norm_backward.moments_as_constants")
 def batch_norm_backward_moments_as_constants(dout, cache):
     training, xhat, inv_std = cache
     return dout * inv_std
 
 
-@wrong("batch_norm_backward", 0, "variance's term")
+@wrong("batch_norm_backward", 0, "variance's term", "batch_norm_backward.no_variance_term")
 def batch_norm_backward_without_the_variance_term(dout, cache):
     training, xhat, inv_std = cache
     if not training:
@@ -392,7 +392,7 @@ def batch_norm_backward_training_formula_at_inference(dout, cache):
     return inv_std * (dout - dout.mean(axis=(0, 1, 2)) - xhat * (dout * xhat).mean(axis=(0, 1, 2)))
 
 
-wrong("batch_norm_backward", 2, "inference mode the normaliser is a constant")(
+wrong("batch_norm_backward", 2, "inference mode the normaliser is a constant", "batch_norm_backward.training_formula_at_inference")(
     (batch_norm_forward_caching_xhat, batch_norm_backward_training_formula_at_inference)
 )
 right("batch_norm_forward")(batch_norm_forward_caching_xhat)
@@ -412,7 +412,7 @@ def batch_norm_backward_centres_x_in_place(dout, cache):
     return inv_std * (dout - dout.mean(axis=(0, 1, 2)) - xhat * (dout * xhat).mean(axis=(0, 1, 2)))
 
 
-wrong("batch_norm_backward", 2.5, "batch_norm_backward changed the x you passed to batch_norm_forward")(
+wrong("batch_norm_backward", 2.5, "batch_norm_backward changed the x you passed to batch_norm_forward", "batch_norm_backward.modified_forward_input")(
     (batch_norm_forward_caching_x, batch_norm_backward_centres_x_in_place)
 )
 
@@ -466,17 +466,17 @@ def _pool_forward_loops(x, size=2, stride=2, padding="SAME", pad_value=-np.inf, 
     return out, (xp, out, size, stride, top, left, x.shape)
 
 
-@wrong("max_pool_forward", 0, "-inf")
+@wrong("max_pool_forward", 0, "-inf", "max_pool_forward.zero_padding")
 def max_pool_forward_pads_with_zeros(x, size=2, stride=2, padding="SAME"):
     return _pool_forward_loops(x, size, stride, padding, pad_value=0.0)
 
 
-@wrong("max_pool_forward", 0, "wrong side")
+@wrong("max_pool_forward", 0, "wrong side", "max_pool_forward.padding_on_wrong_side")
 def max_pool_forward_extra_padding_on_top(x, size=2, stride=2, padding="SAME"):
     return _pool_forward_loops(x, size, stride, padding, flip_side=True)
 
 
-@wrong("max_pool_forward", 0, "partial window")
+@wrong("max_pool_forward", 0, "partial window", "max_pool_forward.partial_window_dropped")
 def max_pool_forward_drops_the_partial_window(x, size=2, stride=2, padding="SAME"):
     return _pool_forward_loops(x, size, stride, "VALID")
 
@@ -536,9 +536,9 @@ def max_pool_backward_overwrites_overlaps(dout, cache):
     return dxp[:, top : top + x_shape[1], left : left + x_shape[2]]
 
 
-wrong("max_pool_backward", 0, "every tied maximum")((_pool_forward_loops, max_pool_backward_every_tied_max))
-wrong("max_pool_backward", 0, "split among its tied maxima")((_pool_forward_loops, max_pool_backward_splits_ties))
-wrong("max_pool_backward", 0, "ADD their gradients")((_pool_forward_loops, max_pool_backward_overwrites_overlaps))
+wrong("max_pool_backward", 0, "every tied maximum", "max_pool_backward.every_tied_max")((_pool_forward_loops, max_pool_backward_every_tied_max))
+wrong("max_pool_backward", 0, "split among its tied maxima", "max_pool_backward.split_among_ties")((_pool_forward_loops, max_pool_backward_splits_ties))
+wrong("max_pool_backward", 0, "ADD their gradients", "max_pool_backward.overlaps_overwritten")((_pool_forward_loops, max_pool_backward_overwrites_overlaps))
 right("max_pool_forward")(_pool_forward_loops)
 right("max_pool_backward")((_pool_forward_loops, max_pool_backward_loops))
 right("max_pool_backward")((_pool_forward_loops, max_pool_backward_last_maximum))
@@ -547,7 +547,7 @@ right("max_pool_backward")((_pool_forward_loops, max_pool_backward_last_maximum)
 # ------------------------------------------------------------------------------------------ dropout
 
 
-@wrong("dropout_forward", 0, "not rescaled")
+@wrong("dropout_forward", 0, "not rescaled", "dropout_forward.not_rescaled")
 def dropout_forward_not_rescaled(x, keep_prob, rng, training):
     if not training:
         return x, None
@@ -555,7 +555,7 @@ def dropout_forward_not_rescaled(x, keep_prob, rng, training):
     return x * mask, mask
 
 
-@wrong("dropout_forward", 0, "KEEPING")
+@wrong("dropout_forward", 0, "KEEPING", "dropout_forward.keep_prob_inverted")
 def dropout_forward_keep_prob_used_as_rate(x, keep_prob, rng, training):
     if not training:
         return x, None
@@ -563,7 +563,7 @@ def dropout_forward_keep_prob_used_as_rate(x, keep_prob, rng, training):
     return x * mask, mask
 
 
-@wrong("dropout_forward", 0, "inverted dropout")
+@wrong("dropout_forward", 0, "inverted dropout", "dropout_forward.scaled_at_inference")
 def dropout_forward_scales_at_inference(x, keep_prob, rng, training):
     if not training:
         return x * keep_prob, None
@@ -571,7 +571,7 @@ def dropout_forward_scales_at_inference(x, keep_prob, rng, training):
     return x * mask, mask
 
 
-@wrong("dropout_forward", 1, "rng argument")
+@wrong("dropout_forward", 1, "rng argument", "dropout_forward.ignores_rng")
 def dropout_forward_global_random_state(x, keep_prob, rng, training):
     if not training:
         return x, None
@@ -579,12 +579,12 @@ def dropout_forward_global_random_state(x, keep_prob, rng, training):
     return x * mask, mask
 
 
-@wrong("dropout_backward", 0, "1 / keep_prob scale")
+@wrong("dropout_backward", 0, "1 / keep_prob scale", "dropout_backward.not_rescaled")
 def dropout_backward_mask_without_the_scale(dout, cache):
     return dout if cache is None else dout * (cache != 0)
 
 
-@wrong("dropout_backward", 0, "same mask and scale")
+@wrong("dropout_backward", 0, "same mask and scale", "dropout_backward.wrong_mask")
 def dropout_backward_draws_a_new_mask(dout, cache):
     if cache is None:
         return dout
@@ -613,19 +613,19 @@ right("dropout_backward")((dropout_forward_binomial, dropout_backward_binomial))
 # -------------------------------------------------------------------------------------------- dense
 
 
-@wrong("dense_forward", 0, "NCHW")
+@wrong("dense_forward", 0, "NCHW", "dense_forward.flattened_channels_first")
 def dense_forward_flattens_channels_first(x, w, b):
     flat = x.transpose(0, 3, 1, 2).reshape(x.shape[0], -1) if x.ndim == 4 else x
     return flat @ w + b, (flat, w, x.shape)
 
 
-@wrong("dense_forward", 0, "bias")
+@wrong("dense_forward", 0, "bias", "dense_forward.no_bias")
 def dense_forward_without_bias(x, w, b):
     flat = x.reshape(x.shape[0], -1)
     return flat @ w, (flat, w, x.shape)
 
 
-@wrong("dense_backward", 0, "reshape it back")
+@wrong("dense_backward", 0, "reshape it back", "dense_backward.dx_wrong_shape")
 def dense_backward_keeps_dx_flat(dout, cache):
     x2, w, x_shape = cache
     return dout @ w.T, x2.T @ dout, dout.sum(axis=0)
@@ -642,12 +642,12 @@ def dense_backward_flattens_x_in_place(dout, cache):
     return (dout @ w.T).reshape(shape), x.T @ dout, dout.sum(axis=0)
 
 
-wrong("dense_backward", 1.5, "dense_backward changed the x you passed to dense_forward")(
+wrong("dense_backward", 1.5, "dense_backward changed the x you passed to dense_forward", "dense_backward.modified_forward_input")(
     (dense_forward_caching_x, dense_backward_flattens_x_in_place)
 )
 
 
-@wrong("dense_backward", 0, "db is divided by N")
+@wrong("dense_backward", 0, "db is divided by N", "dense_backward.db_divided_by_n")
 def dense_backward_averages_db(dout, cache):
     x2, w, x_shape = cache
     return (dout @ w.T).reshape(x_shape), x2.T @ dout, dout.mean(axis=0)
@@ -670,34 +670,34 @@ right("dense_backward")((dense_forward_einsum, dense_backward_einsum))
 # ----------------------------------------------------------------------------------------- the loss
 
 
-@wrong("softmax_cross_entropy_with_logits", 0, "summed over the batch")
+@wrong("softmax_cross_entropy_with_logits", 0, "summed over the batch", "softmax_cross_entropy_with_logits.loss_summed")
 def softmax_cross_entropy_summed(logits, labels):
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     return -np.sum(labels * log_p), (np.exp(log_p) - labels) / len(logits)
 
 
-@wrong("softmax_cross_entropy_with_logits", 1, "nan/inf")
+@wrong("softmax_cross_entropy_with_logits", 1, "nan/inf", "softmax_cross_entropy_with_logits.nonfinite_for_large_logits")
 def softmax_cross_entropy_without_max_shift(logits, labels):
     p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     return -np.mean(np.sum(labels * np.log(p), axis=1)), (p - labels) / len(logits)
 
 
-@wrong("softmax_cross_entropy_with_logits", 1, "a clipped log")
+@wrong("softmax_cross_entropy_with_logits", 1, "a clipped log", "softmax_cross_entropy_with_logits.wrong_for_large_logits")
 def softmax_cross_entropy_clipped_log(logits, labels):
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
     p = e / e.sum(axis=1, keepdims=True)
     return -np.mean(np.sum(labels * np.log(np.clip(p, 1e-12, 1.0)), axis=1)), (p - labels) / len(logits)
 
 
-@wrong("softmax_cross_entropy_with_logits", 0, "N times too large")
+@wrong("softmax_cross_entropy_with_logits", 0, "N times too large", "softmax_cross_entropy_with_logits.dlogits_not_divided_by_n")
 def softmax_cross_entropy_gradient_without_1_over_n(logits, labels):
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     return -np.mean(np.sum(labels * log_p, axis=1)), np.exp(log_p) - labels
 
 
-@wrong("softmax_cross_entropy_with_logits", 0, "one loss per sample")
+@wrong("softmax_cross_entropy_with_logits", 0, "one loss per sample", "softmax_cross_entropy_with_logits.loss_per_sample")
 def softmax_cross_entropy_per_sample_like_tf(logits, labels):
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
@@ -724,12 +724,12 @@ def softmax_cross_entropy_logaddexp(logits, labels):
     return float(-np.sum(labels * (logits - log_z)) / len(logits)), (np.exp(logits - log_z) - labels) / len(logits)
 
 
-@wrong("l2_loss", 0, "without the 1/2")
+@wrong("l2_loss", 0, "without the 1/2", "l2_loss.missing_half")
 def l2_loss_without_half(w):
     return np.sum(w**2)
 
 
-@wrong("l2_loss", 0, "square root")
+@wrong("l2_loss", 0, "square root", "l2_loss.square_root")
 def l2_loss_as_the_norm(w):
     return np.linalg.norm(w)
 
@@ -763,32 +763,32 @@ def _adam(w, dw, config, correct=True, eps_inside=False, keep_t=True, default_lr
     return w, {**config, "m": m, "v": v, "t": t}
 
 
-@wrong("adam_update", 0, "bias correction missing")
+@wrong("adam_update", 0, "bias correction missing", "adam_update.no_bias_correction")
 def adam_update_without_bias_correction(w, dw, config):
     return _adam(w, dw, config, correct=False)
 
 
-@wrong("adam_update", 0, "epsilon is added outside the square root")
+@wrong("adam_update", 0, "epsilon is added outside the square root", "adam_update.eps_placement")
 def adam_update_epsilon_inside_the_sqrt(w, dw, config):
     return _adam(w, dw, config, eps_inside=True)
 
 
-@wrong("adam_update", 0, "not carried")
+@wrong("adam_update", 0, "not carried", "adam_update.t_not_carried")
 def adam_update_forgets_t(w, dw, config):
     return _adam(w, dw, config, keep_t=False)
 
 
-@wrong("adam_update", 0, "default learning rate is 1e-3")
+@wrong("adam_update", 0, "default learning rate is 1e-3", "adam_update.wrong_default_lr")
 def adam_update_defaults_to_the_handout_rate(w, dw, config):
     return _adam(w, dw, config, default_lr=1e-4)
 
 
-@wrong("adam_update", 0, "ignores config['beta1']")
+@wrong("adam_update", 0, "ignores config['beta1']", "adam_update.ignores_betas")
 def adam_update_hard_coded_betas(w, dw, config):
     return _adam(w, dw, config, fixed_betas=True)
 
 
-@wrong("adam_update", 2.5, "changed its input w or dw in place")
+@wrong("adam_update", 2.5, "changed its input w or dw in place", "adam_update.modified_input")
 def adam_update_in_place(w, dw, config):
     return _adam(w, dw, config, in_place=True)
 
@@ -839,22 +839,22 @@ def _cnn(x, params, state, training, rng=None, keep_prob=0.5, order=("conv", "re
     return logits, caches, new_state
 
 
-@wrong("cnn_forward", 0, "batch norm comes after the ReLU")
+@wrong("cnn_forward", 0, "batch norm comes after the ReLU", "cnn_forward.bn_before_relu")
 def cnn_forward_batch_norm_before_relu(x, params, state, training, rng=None, keep_prob=0.5):
     return _cnn(x, params, state, training, rng, keep_prob, order=("conv", "bn", "relu", "pool"))
 
 
-@wrong("cnn_forward", 0, "running averages")
+@wrong("cnn_forward", 0, "running averages", "cnn_forward.batch_moments_at_inference")
 def cnn_forward_batch_statistics_at_inference(x, params, state, training, rng=None, keep_prob=0.5):
     return _cnn(x, params, state, training, rng, keep_prob, bn_training=True)
 
 
-@wrong("cnn_forward", 1, "ignores keep_prob")
+@wrong("cnn_forward", 1, "ignores keep_prob", "cnn_forward.no_dropout")
 def cnn_forward_without_dropout(x, params, state, training, rng=None, keep_prob=0.5):
     return _cnn(x, params, state, training, rng, keep_prob, dropout=False)
 
 
-@wrong("cnn_forward", 0, "raised ValueError")
+@wrong("cnn_forward", 0, "raised ValueError", "cnn_forward.raised")
 def cnn_forward_hard_coded_28x28(x, params, state, training, rng=None, keep_prob=0.5):
     return _cnn(x.reshape(-1, 28, 28, 1), params, state, training, rng, keep_prob)
 
@@ -886,8 +886,8 @@ def cnn_forward_dict_cache(x, params, state, training, rng=None, keep_prob=0.5):
     return _cnn(x, params, state, training, rng, keep_prob)
 
 
-wrong("cnn_backward", 0, "the first wrong one from the output is the conv layer")((cnn_forward_dict_cache, cnn_backward_skips_batch_norm))
-wrong("cnn_backward", 0, "dropout mask")((cnn_forward_dict_cache, cnn_backward_skips_the_dropout_mask))
+wrong("cnn_backward", 0, "the first wrong one from the output is the conv layer", "cnn_backward.wrong_conv_gradients")((cnn_forward_dict_cache, cnn_backward_skips_batch_norm))
+wrong("cnn_backward", 0, "dropout mask", "cnn_backward.dropout_mask_not_reused")((cnn_forward_dict_cache, cnn_backward_skips_the_dropout_mask))
 right("cnn_forward")(cnn_forward_dict_cache)
 right("cnn_backward")((cnn_forward_dict_cache, cnn_backward_dict_cache))
 
@@ -917,24 +917,24 @@ def _train_epoch(x, labels, params, state, adam_configs, rng, batch_size=32, kee
     return params, state, adam_configs, losses
 
 
-@wrong("train_epoch", 0, "leaves out the L2 term")
+@wrong("train_epoch", 0, "leaves out the L2 term", "train_epoch.no_l2")
 def train_epoch_without_l2(x, labels, params, state, adam_configs, rng, batch_size=32, keep_prob=0.5, l2_lambda=5e-4, shuffle=True):
     return _train_epoch(x, labels, params, state, adam_configs, rng, batch_size, keep_prob, l2_lambda, shuffle, False, False)
 
 
-@wrong("train_epoch", 0, "recorded losses leave out the L2 term")
+@wrong("train_epoch", 0, "recorded losses leave out the L2 term", "train_epoch.l2_not_in_losses")
 def train_epoch_losses_without_l2(x, labels, params, state, adam_configs, rng, batch_size=32, keep_prob=0.5, l2_lambda=5e-4,
                                   shuffle=True):
     return _train_epoch(x, labels, params, state, adam_configs, rng, batch_size, keep_prob, l2_lambda, shuffle, l2_in_loss=False)
 
 
-@wrong("train_epoch", 0, "one loss per batch")
+@wrong("train_epoch", 0, "one loss per batch", "train_epoch.wrong_losses_length")
 def train_epoch_drops_the_last_small_batch(x, labels, params, state, adam_configs, rng, batch_size=32, keep_prob=0.5,
                                            l2_lambda=5e-4, shuffle=True):
     return _train_epoch(x, labels, params, state, adam_configs, rng, batch_size, keep_prob, l2_lambda, shuffle, drop_last=True)
 
 
-@wrong("train_epoch", 0, "carry the batch-norm state")
+@wrong("train_epoch", 0, "carry the batch-norm state", "train_epoch.state_not_carried")
 def train_epoch_forgets_the_batch_norm_state(x, labels, params, state, adam_configs, rng, batch_size=32, keep_prob=0.5,
                                              l2_lambda=5e-4, shuffle=True):
     n, params, losses = len(x), dict(params), []

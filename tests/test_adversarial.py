@@ -379,6 +379,7 @@ def test_a_patched_check_scores_nothing_and_is_flagged(attacked):
     r = results["attack-patch-numpy-and-checks"]
     assert _softmax_score(r) == 0.0
     assert any(n.startswith("HIDDEN TESTS DID NOT RUN") and "softmax_tests" in n for n in r.notes), r.notes
+    assert {"cell": "softmax_tests", "id": "softmax.hidden_tests_not_run"}.items() <= next(m for m in r.mistakes if m["cell"] == "softmax_tests").items()
     import nbformat
 
     nb = nbformat.read(str(course.autograded_notebook(r.student, A1)), as_version=4)
@@ -517,6 +518,7 @@ def test_answers_sent_by_the_student_score_nothing(attacked):
     assert r.cells["relu_tests"][0] == 0.0, r
     assert any(n.startswith("HIDDEN TESTS DID NOT RUN") and "relu_tests" in n for n in r.notes), r.notes
     assert r.score == FULL - 1.0  # the other cells, which its relu does not reach, keep their points
+    assert [(m["cell"], m["id"], m["points_lost"]) for m in r.mistakes] == [("relu_tests", "relu.hidden_tests_not_run", 1.0)]
 
 
 def test_hostile_metadata_is_scrubbed(attacked):

@@ -18,21 +18,21 @@ from test_catalogues import _functions, _load, _name
 
 WATCHING = ("a4_mnist", "a5_cnn")
 WATCHED = [(a, name) for a in WATCHING for name, check in _load(a)[1].CHECKS.items() if check.watch]
-CACHE_WRITERS = [(a, *m) for a in WATCHING for m in _load(a)[0].MUTANTS if " you passed to " in m[3]]
+CACHE_WRITERS = [(a, *m[:4]) for a in WATCHING for m in _load(a)[0].MUTANTS if " you passed to " in m[3]]
 WATCHED_RIGHT = [(a, *c) for a in WATCHING for c in _load(a)[0].CORRECT if _load(a)[1].CHECKS[c[0]].watch]
 
 
 def _direct(assignment, check, fns):
     report = check.evaluate(_core.run_cases(fns if len(fns) > 1 else fns[0], check.cases(), check.convert))
-    return float(round(report.score, 2)), report.notes
+    return float(round(report.score, 2)), report.notes, report.mistakes
 
 
 def _probed(assignment, check, fns, monkeypatch, tmp_path):
-    """(score, notes) of the path `nnfs grade` takes: the kernel's stand-in check run on these functions
+    """(score, notes, mistakes) of the path `nnfs grade` takes: the kernel's stand-in check run on these functions
     (the same source, wire and encoding), its answer judged by ``judging.judge_rows``."""
     rows = standin.run_in_process(assignment, check.name, tuple(fns))
     report = judging.judge_rows(check, rows)
-    return float(round(report.score, 2)), report.notes
+    return float(round(report.score, 2)), report.notes, report.mistakes
 
 
 @pytest.mark.parametrize("assignment, name", WATCHED, ids=[n for _, n in WATCHED])
@@ -40,7 +40,7 @@ def test_reference_gets_full_marks_both_ways(assignment, name, monkeypatch, tmp_
     check = _load(assignment)[1].CHECKS[name]
     reference = importlib.import_module(f"autograder.reference.{assignment}")
     fns = tuple(getattr(reference, f) for f in check.functions)
-    assert _direct(assignment, check, fns) == _probed(assignment, check, fns, monkeypatch, tmp_path) == (float(check.points), [])
+    assert _direct(assignment, check, fns) == _probed(assignment, check, fns, monkeypatch, tmp_path) == (float(check.points), [], [])
 
 
 @pytest.mark.parametrize("assignment, function, mutant, score, fragment", CACHE_WRITERS, ids=[_name(m[2]) for m in CACHE_WRITERS])
@@ -51,13 +51,14 @@ def test_a_write_through_the_cache_costs_the_same_both_ways(assignment, function
     assert direct == _probed(assignment, check, fns, monkeypatch, tmp_path)
     assert direct[0] == score == check.points - check.watch_points
     (note,) = direct[1]
+    assert [mistake for mistake, _, _ in direct[2]] == [f"{function}.modified_forward_input"]
     assert fragment in note and "through the cache" in note and "copy before writing" in note
 
 
 @pytest.mark.parametrize("assignment, function, alternative", WATCHED_RIGHT, ids=[_name(c[2]) for c in WATCHED_RIGHT])
 def test_correct_backward_passes_get_full_marks_through_the_probe(assignment, function, alternative, monkeypatch, tmp_path):
     check = _load(assignment)[1].CHECKS[function]
-    assert _probed(assignment, check, _functions(assignment, check, alternative), monkeypatch, tmp_path) == (float(check.points), [])
+    assert _probed(assignment, check, _functions(assignment, check, alternative), monkeypatch, tmp_path) == (float(check.points), [], [])
 
 
 def test_every_assignment_with_a_cache_has_a_cache_writer_in_its_catalogue():
@@ -72,7 +73,7 @@ def test_a_forward_pass_changing_its_own_input_is_the_forward_check_s_business(m
 
     fns = (relu_forward_in_place, ref.relu_backward)
     assert checks.check_relu_forward(relu_forward_in_place) == 0.5
-    assert _direct("a5_cnn", checks.check_relu_backward, fns) == _probed("a5_cnn", checks.check_relu_backward, fns, monkeypatch, tmp_path) == (1.0, [])
+    assert _direct("a5_cnn", checks.check_relu_backward, fns) == _probed("a5_cnn", checks.check_relu_backward, fns, monkeypatch, tmp_path) == (1.0, [], [])
 
 
 def test_the_note_names_nested_arrays_by_their_path():

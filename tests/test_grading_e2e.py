@@ -5,6 +5,7 @@ graded once per test session; the tests read what that run produced.
 """
 
 import inspect
+import json
 import shutil
 
 import nbformat
@@ -210,6 +211,19 @@ def test_nbgrader_scores_equal_the_checks_called_directly(graded, student_id):
     else:
         assert got["softmax_tests"] == 1.5 and got["relu_tests"] == 0.5 and got["average_ce_tests"] == 1.0
         assert got["grad_ce_tests"] == 0.0 and got["accuracy_tests"] == 0.0
+
+
+def test_the_stored_mistakes_are_the_catalogue_s(graded, course):
+    """Graded through nbgrader, the stand-in and the judging, each catalogue mistake of e2e-mutants is stored in
+    grading_status.json under the id its catalogue entry declares, unless a visible assert of its cell stopped the
+    cell before its hidden tests (grad_ce's and accuracy's catch these two); the correct alternatives store none."""
+    stored = {(row["student"], row["assignment"]): row for row in json.loads((course.root / pipeline.STATUS_FILE).read_text())}
+    declared = {entry[1].__name__: entry[4] for entry in catalogue_a1.MUTANTS}
+    stopped = {"grad_ce", "accuracy"}
+    want = {(f"{function}_tests", mistake) for function, fn in E2E_MUTANTS if function not in stopped for mistake in declared[fn.__name__]}
+    want |= {(f"{function}_tests", f"{function}.cell_failed_before_hidden_tests") for function in stopped}
+    assert {(m["cell"], m["id"]) for m in stored[("e2e-mutants", A1)]["mistakes"]} == want
+    assert stored[("e2e-alternatives", A1)]["mistakes"] == []
 
 
 def test_stripped_and_edited_test_cells_are_restored_and_graded(graded):

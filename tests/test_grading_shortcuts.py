@@ -5,6 +5,7 @@ nbgrader's `alembic heads` subprocess, and feedback HTML comes from an exporter 
 templates outlive one notebook.
 """
 
+import json
 import sqlite3
 
 from autograder.examples import write_submissions
@@ -116,6 +117,9 @@ def test_judging_outside_the_kernel_gives_the_scores_the_checks_give_inside(tmp_
         assert outside[student].cells == inside[student].cells, student
         assert outside[student].verified and not inside[student].verified
     assert outside["example-bob"].score < outside["example-ada"].score == 10.0
+    # Mistake ids come back only from judging outside (inside, only printed text would): none for honest work.
+    assert outside["example-ada"].mistakes == [] and all(r.mistakes == [] for r in inside.values())
+    assert {(m["cell"], m["id"], m["points_lost"]) for m in outside["example-bob"].mistakes} == BOB_MISTAKES
 
 
 def test_cached_metadata_check_refuses_what_nbgraders_refuses(tmp_path):
@@ -232,3 +236,33 @@ def test_a_process_forked_inside_shared_engines_gets_nbgraders_own_gradebook():
         _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert api.Gradebook.__init__ is original
+
+
+
+# example-bob's a1 (autograder/examples/a1_helpers/bob.answers): (cell, mistake id, points lost). Three of his cells
+# stop at a visible assert, before their hidden tests run: their id says so, not which mistake it was.
+BOB_MISTAKES = {
+    ("relu_tests", "relu.modified_input", 0.5),
+    ("softmax_tests", "softmax.no_max_shift", 1.5),
+    ("average_ce_tests", "average_ce.cell_failed_before_hidden_tests", 2.0),
+    ("grad_ce_tests", "grad_ce.cell_failed_before_hidden_tests", 2.0),
+    ("accuracy_tests", "accuracy.cell_failed_before_hidden_tests", 1.0),
+}
+
+
+def test_mistakes_are_stored_with_the_result_and_an_older_status_file_still_loads(tmp_path):
+    """The coordinator keeps each result's mistakes in grading_status.json (not only in memory), with the cell, the
+    check, the id, the points lost and the message; a grading_status.json written before mistakes existed loads."""
+    course = copy_course(tmp_path)
+    write_submissions(tmp_path, A1)
+    coordinator.grade(course, A1, ["example-bob"], jobs=1, progress=False, log=lambda *_: None)
+    (stored,) = [row for row in json.loads((course.root / pipeline.STATUS_FILE).read_text()) if row["student"] == "example-bob"]
+    assert {(m["cell"], m["id"], m["points_lost"]) for m in stored["mistakes"]} == BOB_MISTAKES
+    softmax = next(m for m in stored["mistakes"] if m["cell"] == "softmax_tests")
+    assert softmax["function"] == "softmax" and "Subtract each row's maximum" in softmax["message"]
+    assert sum(m["points_lost"] for m in stored["mistakes"]) == stored["max_score"] - stored["score"]
+
+    del stored["mistakes"]  # as an older grader wrote it
+    (course.root / pipeline.STATUS_FILE).write_text(json.dumps([stored]))
+    (old,) = pipeline.load_results(course)
+    assert old.mistakes == [] and old.score == stored["score"]

@@ -213,12 +213,12 @@ CATALOGUED_MISTAKES = {
          "backward_target_minus_prediction", "backward_biases_from_first_sample", "backward_returns_dw_names"],
 }
 MISTAKES = [
-    (a, function, fn) for a, catalogue in CATALOGUES.items() for function, fn, _, _ in catalogue.MUTANTS
+    (a, function, fn) for a, catalogue in CATALOGUES.items() for function, fn, _, _, _ in catalogue.MUTANTS
     if fn.__name__ in CATALOGUED_MISTAKES[a]
 ] + EXTRA_MISTAKES
 # Partly right (inputs changed in place, relu'(0) = 1): the visible tests pass them, with a warning.
 PARTIAL = [
-    (a, function, fn) for a, catalogue in CATALOGUES.items() for function, fn, score, fragment in catalogue.MUTANTS
+    (a, function, fn) for a, catalogue in CATALOGUES.items() for function, fn, score, fragment, _ in catalogue.MUTANTS
     if function in FUNCTIONS[a] and score > 0 and ("in place" in fragment or "z_h >= 0" in fragment)
 ]
 CORRECT = [(a, function, fn) for a, catalogue in CATALOGUES.items() for function, fn in catalogue.CORRECT if function in FUNCTIONS[a]]

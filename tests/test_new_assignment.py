@@ -30,9 +30,9 @@ def _judge(cases, outcomes, report):
     for case in cases:
         outcome = outcomes[case.name]
         if outcome.error:
-            raise Failure(f"double raised on '{case.name}': {outcome.error}")
+            raise Failure(f"double raised on '{case.name}': {outcome.error}", mistake="double.raised")
         if not close(np.asarray(outcome.value), 2 * case.args[0], 1e-9, 1e-12):
-            raise Failure(f"double({case.name}) is not twice its input: multiply by 2")
+            raise Failure(f"double({case.name}) is not twice its input: multiply by 2", mistake="double.not_doubled")
 
 
 check_double = Check("double", 2, _cases, _judge)
@@ -98,4 +98,5 @@ def test_a_throwaway_assignment_declared_by_its_spec_grades_end_to_end(tmp_path,
     assert results["wrong"].cells["double_tests"] == (0.0, 2.0)
     autograded = course.autograded_notebook("wrong", NAME).read_text()
     assert "multiply by 2" in autograded  # the check's message, written by the judge as the cell's error
+    assert [(m["cell"], m["id"]) for m in results["wrong"].mistakes] == [("double_tests", "double.not_doubled")]
     assert "_nnfs_standin" not in autograded  # the stand-in's cell is gone again

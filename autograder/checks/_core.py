@@ -170,7 +170,13 @@ def cache_write_note(backward: str, forward: str, arg_names: tuple, case_name: s
 
 
 class Failure(AssertionError):
-    """A mistake serious enough that the function earns no points; the message names it."""
+    """A mistake serious enough that the function earns no points; the message names it (it is what the student
+    reads) and ``mistake`` is its stable id, ``<function>.<snake_case_mistake>`` (e.g. "softmax.axis0"): the same
+    mistake always has the same id, whatever values the message quotes, so a class's mistakes can be counted."""
+
+    def __init__(self, message: str, mistake: str | None = None):
+        super().__init__(message)
+        self.mistake = mistake
 
 
 @dataclass(frozen=True)
@@ -349,15 +355,27 @@ def ratio(actual: np.ndarray, expected: np.ndarray) -> float | None:
 
 @dataclass
 class Report:
-    """Points and the reasons for every deduction, built up by a judge."""
+    """Points and the reasons for every deduction, built up by a judge.
+
+    ``mistakes`` holds one ``(mistake id, points lost, message)`` per deduction or failure, as data: the notes are
+    what the student reads, the ids are what a class report counts. A Failure's points lost are whatever the
+    deductions before it had left."""
 
     points: float
     notes: list = field(default_factory=list)
     lost: float = 0.0
+    mistakes: list = field(default_factory=list)
 
-    def deduct(self, amount: float, message: str) -> None:
+    def deduct(self, amount: float, message: str, mistake: str | None = None) -> None:
         self.lost += amount
         self.notes.append(f"-{amount:g} point{'s' if amount != 1 else ''}: {message}")
+        self.mistakes.append((mistake, float(amount), message))
+
+    def fail(self, message: str, mistake: str | None) -> None:
+        """No points: the message goes first among the notes (what the student reads first)."""
+        self.mistakes.insert(0, (mistake, max(0.0, self.points - self.lost), message))
+        self.lost = self.points
+        self.notes.insert(0, message)
 
     @property
     def score(self) -> float:
@@ -406,13 +424,13 @@ class Check:
                 written = next((case for case in self.cases() if case.name in outcomes and outcomes[case.name].cache_writes), None)
                 if written is not None:
                     note = cache_write_note(self.name, self.functions[0], self.watch, written.name, outcomes[written.name].cache_writes)
-                    report.deduct(self.watch_points, note)
+                    report.deduct(self.watch_points, note, f"{self.name}.modified_forward_input")
         except Failure as failure:
-            report.lost = report.points
-            report.notes.insert(0, str(failure))
+            report.fail(str(failure), failure.mistake)
         except Exception as exc:  # an output of a shape the judge did not foresee: still a clear 0
-            report.lost = report.points
-            report.notes.insert(0, f"{self.name}: its output could not be checked ({type(exc).__name__}: {exc})")
+            report.fail(f"{self.name}: its output could not be checked ({type(exc).__name__}: {exc})", f"{self.name}.uncheckable_output")
+        # A judge that names no id still says which function it was about (tests/test_catalogues.py finds these).
+        report.mistakes = [(mistake or f"{self.name}.{UNNAMED}", lost, message) for mistake, lost, message in report.mistakes]
         return report
 
     @property
@@ -420,17 +438,28 @@ class Check:
         """The names of the student's functions this check calls."""
         return tuple(self.needs) or (self.name,)
 
-    def __call__(self, *fns: Callable) -> float:
+    def run(self, *fns: Callable) -> Report:
+        """The check's report on the student's functions, with its mistakes as data (``Report.mistakes``); the
+        hidden-test cell calls ``__call__``, which turns this into a plain float or an AssertionError."""
         names = self.functions
         if len(fns) != len(names):
             raise TypeError(f"check_{self.name} takes the functions {', '.join(names)}")
         for name, fn in zip(names, fns):
             if not callable(fn):
-                raise Failure(f"{name} is not a function (got {type(fn).__name__}); define it with def {name}(...)")
+                report = Report(points=float(self.points))
+                report.fail(f"{name} is not a function (got {type(fn).__name__}); define it with def {name}(...)", f"{name}.not_a_function")
+                return report
         fn = fns[0] if len(fns) == 1 else tuple(fns)
-        report = self.evaluate(run_cases(fn, self.cases(), self.convert))
+        return self.evaluate(run_cases(fn, self.cases(), self.convert))
+
+    def __call__(self, *fns: Callable) -> float:
+        return self.verdict(self.run(*fns))
+
+    @staticmethod
+    def verdict(report: Report) -> float:
+        """What a hidden-test cell shows for a report: its notes printed and its score, or a Failure (nbgrader's 0)."""
         if report.score <= 0:
-            raise Failure("\n".join(report.notes))
+            raise Failure("\n".join(report.notes), report.mistakes[0][0] if report.mistakes else None)
         for note in report.notes:
             print(note)
         # Round to hundredths and force a plain float: this is the text nbgrader parses as the score.
@@ -445,13 +474,31 @@ def _unwatched(outcome: Outcome) -> Outcome:
     return Outcome(value=watched.value, was_scalar=outcome.was_scalar, error=outcome.error, mutated=outcome.mutated, cache_writes=watched.changed)
 
 
+UNNAMED = "unnamed"  # the id's second half for a failure or deduction whose judge named no mistake (a bug to fix)
+
+
+def error_mistake(name: str, error: str) -> str:
+    """The id of an Outcome's error: the function was not a function, the call raised (numpy's broadcasting error,
+    or any other), returned None, or returned something of the wrong type. The id is always one of these
+    constants: the error's text (which quotes the student's exception) only picks among them."""
+    if not error.startswith("raised ") and " is not a function (got " in error:  # the stand-in's row for Check.run's not_a_function
+        return f"{name}.not_a_function"
+    if error.startswith("raised ") and "could not be broadcast" in error:
+        return f"{name}.broadcast_error"  # often a sum or max without keepdims=True
+    if error.startswith("raised "):
+        return f"{name}.raised"
+    if error.startswith("returned None"):
+        return f"{name}.returned_none"
+    return f"{name}.wrong_type"
+
+
 def expect_ok(name: str, outcome: Outcome, case: Case, returns: type = np.ndarray) -> None:
     """Fail unless the call succeeded and returned the expected kind of plain value."""
     if not outcome.ok:
-        raise Failure(f"{name} {outcome.error} (on test input '{case.name}')")
+        raise Failure(f"{name} {outcome.error} (on test input '{case.name}')", error_mistake(name, outcome.error))
     if not isinstance(outcome.value, returns):
         wanted = {np.ndarray: "a numpy array or a number", tuple: "a tuple", dict: "a dict"}.get(returns, returns.__name__)
-        raise Failure(f"{name} returned a {type(outcome.value).__name__} on test input '{case.name}'; expected {wanted}")
+        raise Failure(f"{name} returned a {type(outcome.value).__name__} on test input '{case.name}'; expected {wanted}", f"{name}.wrong_type")
 
 
 def mutation_note(name: str, case: Case, outcome: Outcome, arg_names: tuple[str, ...]) -> str:
@@ -475,6 +522,7 @@ __all__ = [
     "Report",
     "cache_write_note",
     "close",
+    "error_mistake",
     "expect_ok",
     "fmt",
     "isnan_any",

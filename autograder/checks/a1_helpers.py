@@ -66,22 +66,23 @@ def _judge_relu(cases, outcomes, report):
         (x,) = case.args
         got, want = out.value, ref.relu(x)
         if got.shape != want.shape:
-            raise Failure(f"relu returned shape {got.shape} for an input of shape {x.shape}; it must keep the shape")
+            raise Failure(f"relu returned shape {got.shape} for an input of shape {x.shape}; it must keep the shape", "relu.wrong_shape")
         if x.dtype.kind == "f" and got.dtype.kind != "f":
-            raise Failure(f"relu returned {got.dtype} values for a float input: keep the input's float dtype")
+            raise Failure(f"relu returned {got.dtype} values for a float input: keep the input's float dtype", "relu.int_dtype")
         if not close(got, want, 1e-6, 0.0):
             if (got < 0).any():
-                raise Failure(f"relu returned negative values (input '{case.name}'): relu(x) = max(x, 0) is never negative")
+                raise Failure(f"relu returned negative values (input '{case.name}'): relu(x) = max(x, 0) is never negative", "relu.negative_values")
             if (x < 0).any() and close(got, np.abs(x), 1e-6, 0):
-                raise Failure("relu returned |x|: negative inputs must become 0, not change sign")
+                raise Failure("relu returned |x|: negative inputs must become 0, not change sign", "relu.abs")
             if ((x > 0) & (got == 0)).any():
                 raise Failure(
-                    f"relu set some positive inputs to 0 (input '{case.name}'): keep x where x > 0 and use 0 elsewhere"
+                    f"relu set some positive inputs to 0 (input '{case.name}'): keep x where x > 0 and use 0 elsewhere",
+                    "relu.zeroes_positive_inputs",
                 )
-            raise Failure(f"relu returned wrong values on input '{case.name}': expected {fmt(want)}, got {fmt(got)}")
+            raise Failure(f"relu returned wrong values on input '{case.name}': expected {fmt(want)}, got {fmt(got)}", "relu.wrong_values")
     for case in cases:
         if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("relu", case, outcomes[case.name], ("x",)))
+            report.deduct(0.5, mutation_note("relu", case, outcomes[case.name], ("x",)), "relu.modified_input")
             break
 
 
@@ -111,24 +112,30 @@ def _softmax_cases():
 
 
 def _softmax_mismatch(x, got, want, case_name):
+    """(message, mistake id) for softmax values that are not the reference's."""
     if got.shape != want.shape:
         return (
             f"softmax returned shape {got.shape} for logits of shape {x.shape}; it must keep the shape "
-            "(use keepdims=True when you sum or take the max over axis 1)"
+            "(use keepdims=True when you sum or take the max over axis 1)",
+            "softmax.wrong_shape",
         )
     if isnan_any(got):
-        return f"softmax returned nan/inf for ordinary logits (input '{case_name}')"
+        return f"softmax returned nan/inf for ordinary logits (input '{case_name}')", "softmax.nonfinite"
     row_sums = got.sum(axis=1)
     if x.shape[0] > 1 and np.allclose(got.sum(axis=0), 1.0, atol=1e-6) and not np.allclose(row_sums, 1.0, atol=1e-6):
-        return "softmax rows do not sum to 1 but its columns do: did you normalise over axis 0? Each row is one sample"
+        return "softmax rows do not sum to 1 but its columns do: did you normalise over axis 0? Each row is one sample", "softmax.axis0"
     if x.shape[0] > 1 and np.isclose(got.sum(), 1.0, atol=1e-6):
         return (
             "softmax sums to 1 over the whole batch: normalise each row separately "
-            "(np.sum(..., axis=1, keepdims=True))"
+            "(np.sum(..., axis=1, keepdims=True))",
+            "softmax.whole_batch",
         )
     if not np.allclose(row_sums, 1.0, atol=1e-5):
-        return f"softmax rows do not sum to 1 (input '{case_name}', row sums {fmt(row_sums)}): divide exp(x) by its row sum"
-    return f"softmax returned wrong values on input '{case_name}': expected {fmt(want)}, got {fmt(got)}"
+        return (
+            f"softmax rows do not sum to 1 (input '{case_name}', row sums {fmt(row_sums)}): divide exp(x) by its row sum",
+            "softmax.rows_not_normalised",
+        )
+    return f"softmax returned wrong values on input '{case_name}': expected {fmt(want)}, got {fmt(got)}", "softmax.wrong_values"
 
 
 def _judge_softmax(cases, outcomes, report):
@@ -139,7 +146,7 @@ def _judge_softmax(cases, outcomes, report):
         (x,) = case.args
         want = ref.softmax(x.astype(np.float64))
         if not close(out.value, want, 1e-5, 1e-8):
-            raise Failure(_softmax_mismatch(x, out.value, want, name))
+            raise Failure(*_softmax_mismatch(x, out.value, want, name))
 
     unstable = []
     for name in ("large logits near 1e4", "rows far apart (1e4 and -1e4)"):
@@ -154,19 +161,22 @@ def _judge_softmax(cases, outcomes, report):
                 "softmax returns nan/inf for large logits (rows near 1e4): np.exp overflows. "
                 "Subtract each row's maximum before np.exp (softmax(x) = softmax(x - c) for any c per row)"
             )
+            mistake = "softmax.no_max_shift"
         elif nonfinite and names == ["rows far apart (1e4 and -1e4)"]:
             message = (
                 "softmax returns nan for rows far below the batch's largest logit: you shifted by the global "
                 "max, so those rows underflow to 0/0. Shift each row by its own max: x.max(axis=1, keepdims=True)"
             )
+            mistake = "softmax.global_max_shift"
         else:
             details = "; ".join(o.error if not o.ok else f"got {fmt(o.value)}" for _, o in unstable)
             message = f"softmax is wrong for large logits ({', '.join(names)}): {details}"
-        report.deduct(1.5, message)
+            mistake = "softmax.wrong_for_large_logits"
+        report.deduct(1.5, message, mistake)
 
     for case in cases.values():
         if outcomes[case.name].mutated:
-            report.deduct(1.0, mutation_note("softmax", case, outcomes[case.name], ("x",)))
+            report.deduct(1.0, mutation_note("softmax", case, outcomes[case.name], ("x",)), "softmax.modified_input")
             break
 
 
@@ -206,21 +216,23 @@ def _judge_compute_layer(cases, outcomes, report):
         if got.shape != want.shape:
             raise Failure(
                 f"compute_layer returned shape {got.shape} for x {x.shape}, w {w.shape}, b {b.shape}; "
-                f"expected {want.shape} = (samples, outputs): x @ w + b"
+                f"expected {want.shape} = (samples, outputs): x @ w + b",
+                "compute_layer.wrong_shape",
             )
         xw = x.astype(np.float64) @ w.astype(np.float64)
         if close(got, xw, rtol, atol):
-            raise Failure("compute_layer does not add the bias: it should return x @ w + b")
+            raise Failure("compute_layer does not add the bias: it should return x @ w + b", "compute_layer.no_bias")
         if close(got, xw - b, rtol, atol):
-            raise Failure("compute_layer subtracts the bias: it should return x @ w + b")
+            raise Failure("compute_layer subtracts the bias: it should return x @ w + b", "compute_layer.subtracts_bias")
         if close(got, x * 0 + xw + b.reshape(-1)[0], rtol, atol) and b.size > 1:
-            raise Failure("compute_layer adds only the first bias entry to every output")
+            raise Failure("compute_layer adds only the first bias entry to every output", "compute_layer.first_bias_only")
         raise Failure(
-            f"compute_layer returned wrong values on input '{case.name}': expected {fmt(want)}, got {fmt(got)}"
+            f"compute_layer returned wrong values on input '{case.name}': expected {fmt(want)}, got {fmt(got)}",
+            "compute_layer.wrong_values",
         )
     for case in cases:
         if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("compute_layer", case, outcomes[case.name], ("x", "w", "b")))
+            report.deduct(0.5, mutation_note("compute_layer", case, outcomes[case.name], ("x", "w", "b")), "compute_layer.modified_input")
             break
 
 
@@ -260,35 +272,41 @@ def _scalar_value(name, out, case):
     if out.value.size != 1:
         raise Failure(
             f"{name} returned an array of shape {out.value.shape} (input '{case.name}'); "
-            "return one number: the average over all samples"
+            "return one number: the average over all samples",
+            f"{name}.not_one_number",
         )
     return out.value.reshape(())
 
 
 def _ce_mismatch(target, prediction, got, want, case_name):
+    """(message, mistake id) for a loss that is not the reference's."""
     n, k = target.shape
     if not np.isfinite(got):
         return (
             f"average_ce returned {float(got)} for ordinary predictions (input '{case_name}'): check the argument "
-            "order average_ce(target, prediction) and take the log of the predictions, not of the targets"
+            "order average_ce(target, prediction) and take the log of the predictions, not of the targets",
+            "average_ce.nonfinite",
         )
     r = ratio(np.asarray(got), np.asarray(want))
     if r is not None:
         if math.isclose(r, 1 / k, rel_tol=1e-3) and k > 1:
-            return f"average_ce is {k}x too small: you averaged over N*K entries; divide the sum by N (samples) only"
+            return f"average_ce is {k}x too small: you averaged over N*K entries; divide the sum by N (samples) only", "average_ce.divided_by_nk"
         if math.isclose(r, n, rel_tol=1e-3) and n > 1:
-            return f"average_ce is {n}x too large: divide the summed loss by the number of samples N"
+            return f"average_ce is {n}x too large: divide the summed loss by the number of samples N", "average_ce.not_divided_by_n"
         if math.isclose(r, -1, rel_tol=1e-3):
-            return "average_ce has the wrong sign: cross-entropy is -(1/N) sum t log p, which is never negative"
+            return "average_ce has the wrong sign: cross-entropy is -(1/N) sum t log p, which is never negative", "average_ce.wrong_sign"
         if math.isclose(r, 1 / math.log(10), rel_tol=1e-3):
-            return "average_ce uses log10: cross-entropy uses the natural log (np.log)"
+            return "average_ce uses log10: cross-entropy uses the natural log (np.log)", "average_ce.log10"
         if math.isclose(r, 1 / math.log(2), rel_tol=1e-3):
-            return "average_ce uses log2: cross-entropy uses the natural log (np.log)"
+            return "average_ce uses log2: cross-entropy uses the natural log (np.log)", "average_ce.log2"
     with np.errstate(all="ignore"):
         binary = -np.sum(target * np.log(prediction) + (1 - target) * np.log(1 - prediction)) / n
     if np.isfinite(binary) and math.isclose(float(got), float(binary), rel_tol=1e-4):
-        return "average_ce adds (1 - t) log(1 - p) terms: that is binary cross-entropy; categorical CE sums only t log p"
-    return f"average_ce returned {float(got):.6g} on input '{case_name}', expected {float(want):.6g}"
+        return (
+            "average_ce adds (1 - t) log(1 - p) terms: that is binary cross-entropy; categorical CE sums only t log p",
+            "average_ce.binary_cross_entropy",
+        )
+    return f"average_ce returned {float(got):.6g} on input '{case_name}', expected {float(want):.6g}", "average_ce.wrong_values"
 
 
 def _judge_average_ce(cases, outcomes, report):
@@ -299,7 +317,7 @@ def _judge_average_ce(cases, outcomes, report):
         got = _scalar_value("average_ce", out, case)
         want = np.asarray(ref.average_ce(target.astype(np.float64), prediction.astype(np.float64)))
         if not close(got, want, 1e-4, 1e-7):
-            raise Failure(_ce_mismatch(target.astype(float), prediction.astype(float), got, want, name))
+            raise Failure(*_ce_mismatch(target.astype(float), prediction.astype(float), got, want, name))
 
     name = "predictions exactly 0 where the target is 0"
     case, out = cases[name], outcomes[name]
@@ -310,13 +328,15 @@ def _judge_average_ce(cases, outcomes, report):
                 "average_ce returns nan when a prediction is exactly 0 where the target is 0: 0 * log(0) is nan in "
                 "numpy. Those entries must contribute 0: take the log only where the target is 1 (or use np.where)"
             )
+            mistake = "average_ce.nan_for_zero_predictions"
         else:
             message = f"average_ce is wrong when some predictions are exactly 0 ({out.error or fmt(out.value)})"
-        report.deduct(1.0, message)
+            mistake = "average_ce.wrong_for_zero_predictions"
+        report.deduct(1.0, message, mistake)
 
     for case in cases.values():
         if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("average_ce", case, outcomes[case.name], ("target", "prediction")))
+            report.deduct(0.5, mutation_note("average_ce", case, outcomes[case.name], ("target", "prediction")), "average_ce.modified_input")
             break
 
 
@@ -346,27 +366,28 @@ def _grad_ce_cases():
 
 
 def _grad_mismatch(target, logits, got, want, case_name):
+    """(message, mistake id) for a gradient that is not the reference's."""
     n, k = target.shape
     if got.shape != want.shape:
-        return f"grad_ce returned shape {got.shape}; the gradient has the logits' shape {want.shape}"
+        return f"grad_ce returned shape {got.shape}; the gradient has the logits' shape {want.shape}", "grad_ce.wrong_shape"
     if isnan_any(got):
-        return f"grad_ce returned nan/inf for ordinary logits (input '{case_name}')"
+        return f"grad_ce returned nan/inf for ordinary logits (input '{case_name}')", "grad_ce.nonfinite"
     r = ratio(got, want)
     if r is not None:
         if math.isclose(r, n, rel_tol=1e-3) and n > 1:
-            return f"grad_ce is {n}x too large: the gradient of the *average* loss carries a factor 1/N"
+            return f"grad_ce is {n}x too large: the gradient of the *average* loss carries a factor 1/N", "grad_ce.not_divided_by_n"
         if math.isclose(r, -1, rel_tol=1e-3):
-            return "grad_ce has the wrong sign: it is (softmax(logits) - target) / N"
+            return "grad_ce has the wrong sign: it is (softmax(logits) - target) / N", "grad_ce.wrong_sign"
         if math.isclose(r, 1 / k, rel_tol=1e-3) and k > 1:
-            return f"grad_ce is {k}x too small: divide by N (samples), not N*K"
+            return f"grad_ce is {k}x too small: divide by N (samples), not N*K", "grad_ce.divided_by_nk"
     if close(got, (logits - target) / n, 1e-5, 1e-9) or close(got, logits - target, 1e-5, 1e-9):
-        return "grad_ce treats the logits as probabilities: apply softmax to the logits first, (softmax(z) - t) / N"
+        return "grad_ce treats the logits as probabilities: apply softmax to the logits first, (softmax(z) - t) / N", "grad_ce.no_softmax"
     if n > 1:
         e = np.exp(logits - logits.max(axis=0, keepdims=True))
         wrong_axis = e / e.sum(axis=0, keepdims=True)
         if close(got, (wrong_axis - target) / n, 1e-5, 1e-9):
-            return "grad_ce's softmax normalises over axis 0: each row (sample) must sum to 1"
-    return f"grad_ce returned wrong values on input '{case_name}': expected {fmt(want)}, got {fmt(got)}"
+            return "grad_ce's softmax normalises over axis 0: each row (sample) must sum to 1", "grad_ce.softmax_axis0"
+    return f"grad_ce returned wrong values on input '{case_name}': expected {fmt(want)}, got {fmt(got)}", "grad_ce.wrong_values"
 
 
 def _judge_grad_ce(cases, outcomes, report):
@@ -378,7 +399,7 @@ def _judge_grad_ce(cases, outcomes, report):
         want = ref.grad_ce(target, logits)
         rtol, atol = _tolerance(*case.args)
         if not close(out.value, want, rtol, atol * 0.1):
-            raise Failure(_grad_mismatch(target, logits, out.value, want, name))
+            raise Failure(*_grad_mismatch(target, logits, out.value, want, name))
 
     name = "large logits (800 and above)"
     case, out = cases[name], outcomes[name]
@@ -388,11 +409,12 @@ def _judge_grad_ce(cases, outcomes, report):
             0.5,
             f"grad_ce is wrong for large logits (800 and above; got {detail}): exp overflows unless the softmax "
             "inside subtracts each row's max first",
+            "grad_ce.wrong_for_large_logits",
         )
 
     for case in cases.values():
         if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("grad_ce", case, outcomes[case.name], ("target", "logits")))
+            report.deduct(0.5, mutation_note("grad_ce", case, outcomes[case.name], ("target", "logits")), "grad_ce.modified_input")
             break
 
 
@@ -426,18 +448,19 @@ def _judge_accuracy(cases, outcomes, report):
             continue
         g, n = float(got), target.shape[0]
         if math.isclose(g, 100 * want, abs_tol=1e-6) and want > 0:
-            raise Failure("accuracy is a percentage: return a fraction in [0, 1]")
+            raise Failure("accuracy is a percentage: return a fraction in [0, 1]", "accuracy.percentage")
         if math.isclose(g, n * want, abs_tol=1e-6) and n > 1 and want > 0:
-            raise Failure("accuracy returns the number of correct samples: divide by the number of samples N")
+            raise Failure("accuracy returns the number of correct samples: divide by the number of samples N", "accuracy.count_not_fraction")
         if math.isclose(g, 1 - want, abs_tol=1e-9):
-            raise Failure("accuracy returns the error rate (fraction wrong): return the fraction of correct rows")
+            raise Failure("accuracy returns the error rate (fraction wrong): return the fraction of correct rows", "accuracy.error_rate")
         raise Failure(
             f"accuracy returned {g:.6g} on input '{case.name}', expected {want:.6g}: compare np.argmax over axis 1 "
-            "(the class of each sample) of the target and of the prediction"
+            "(the class of each sample) of the target and of the prediction",
+            "accuracy.wrong_values",
         )
     for case in cases:
         if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("accuracy", case, outcomes[case.name], ("target", "prediction")))
+            report.deduct(0.5, mutation_note("accuracy", case, outcomes[case.name], ("target", "prediction")), "accuracy.modified_input")
             break
 
 

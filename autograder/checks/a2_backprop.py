@@ -16,7 +16,7 @@ import numpy as np
 
 from ..reference import a2_backprop as ref
 from ..reference.a1_helpers import relu, softmax
-from ._core import Case, Check, Failure, close, expect_ok, fmt, mutation_note, ratio, shippable, to_plain
+from ._core import Case, Check, Failure, close, error_mistake, expect_ok, fmt, mutation_note, ratio, shippable, to_plain
 
 POINTS = {
     "grad_wrt_wo": 2,
@@ -84,7 +84,8 @@ def _as_shape(value, shape, allow_row=False):
 
 
 def _gradient_check(name, param, arg_names, make_args, wrong_forms):
-    """A Check for one parameter gradient; wrong_forms is [(net -> value, message)] of known mistakes."""
+    """A Check for one parameter gradient; wrong_forms is [(net -> value, mistake, message)] of known mistakes (the
+    mistake's id is "<name>.<mistake>")."""
     is_bias = param.startswith("b_")
 
     def make_cases():
@@ -100,14 +101,15 @@ def _gradient_check(name, param, arg_names, make_args, wrong_forms):
                 shapes = ", ".join(f"{a} {v.shape}" for a, v in zip(arg_names, case.args))
                 raise Failure(
                     f"{name} {outcomes[case.name].error} on network '{case.name}' (shapes here: {shapes}; "
-                    f"the result should be {want.shape}, the shape of {param})"
+                    f"the result should be {want.shape}, the shape of {param})",
+                    error_mistake(name, outcomes[case.name].error),
                 )
             expect_ok(name, outcomes[case.name], case)
             got = _as_shape(outcomes[case.name].value, want.shape, allow_row=is_bias)
             if not close(got, want, 1e-6, 1e-10):
-                raise Failure(_diagnose(name, param, got, want, net, wrong_forms, case.name))
+                raise Failure(*_diagnose(name, param, got, want, net, wrong_forms, case.name))
             if case.name == _FD_NET and not close(got, _finite_difference(net, param), 1e-5, 1e-8):
-                raise Failure(f"{name} disagrees with finite differences of the loss on '{case.name}'")
+                raise Failure(f"{name} disagrees with finite differences of the loss on '{case.name}'", f"{name}.disagrees_with_finite_differences")
 
         if _ZEROS_NET in outcomes:
             case = next(c for c in cases if c.name == _ZEROS_NET)
@@ -119,40 +121,45 @@ def _gradient_check(name, param, arg_names, make_args, wrong_forms):
                     0.5,
                     f"{name} is wrong where a pre-activation z_h is exactly 0: relu'(0) is taken as 0 in this "
                     "course, so use (z_h > 0), not (z_h >= 0)",
+                    f"{name}.relu_derivative_at_zero",
                 )
 
         for case in cases:
             if outcomes[case.name].mutated:
-                report.deduct(0.5, mutation_note(name, case, outcomes[case.name], arg_names))
+                report.deduct(0.5, mutation_note(name, case, outcomes[case.name], arg_names), f"{name}.modified_input")
                 break
 
     return Check(name, POINTS[name], make_cases, judge)
 
 
 def _diagnose(name, param, got, want, net, wrong_forms, case_name):
+    """(message, mistake id) for a gradient that is not the reference's."""
     n = net["x"].shape[0]
     if got.shape != want.shape:
         if got.shape == want.shape[::-1] and len(want.shape) == 2:
-            return f"{name} returned the transpose (shape {got.shape}, expected {want.shape}): check the order of the product"
+            return f"{name} returned the transpose (shape {got.shape}, expected {want.shape}): check the order of the product", f"{name}.transposed"
         if param.startswith("b_") and got.shape == (n, want.shape[0]):
-            return f"{name} returned one row per sample {got.shape}: sum the per-sample gradients over the batch (axis 0)"
-        return f"{name} returned shape {got.shape}; expected {want.shape} (the shape of {param})"
+            return (
+                f"{name} returned one row per sample {got.shape}: sum the per-sample gradients over the batch (axis 0)",
+                f"{name}.not_summed_over_batch",
+            )
+        return f"{name} returned shape {got.shape}; expected {want.shape} (the shape of {param})", f"{name}.wrong_shape"
     r = ratio(got, want)
     if r is not None and n > 1:
         if math.isclose(r, n, rel_tol=1e-6):
-            return f"{name} is {n}x too large: the loss is an average over N samples, so the gradient carries 1/N"
+            return f"{name} is {n}x too large: the loss is an average over N samples, so the gradient carries 1/N", f"{name}.not_divided_by_n"
         if math.isclose(r, 1 / n, rel_tol=1e-6):
-            return f"{name} is {n}x too small: divide by N once (did you average over the batch after dividing by N?)"
+            return f"{name} is {n}x too small: divide by N once (did you average over the batch after dividing by N?)", f"{name}.divided_by_n_twice"
     if r is not None and math.isclose(r, -1, rel_tol=1e-6):
-        return f"{name} has the wrong sign: the output error is p - t, not t - p"
-    for form, message in wrong_forms:
+        return f"{name} has the wrong sign: the output error is p - t, not t - p", f"{name}.wrong_sign"
+    for form, mistake, message in wrong_forms:
         try:
             value = form(net)
         except ValueError:  # this mistake is shape-incompatible with this network
             continue
         if value.shape == got.shape and close(got, value, 1e-6, 1e-10):
-            return f"{name}: {message}"
-    return f"{name} returned wrong values on network '{case_name}': expected {fmt(want)}, got {fmt(got)}"
+            return f"{name}: {message}", f"{name}.{mistake}"
+    return f"{name} returned wrong values on network '{case_name}': expected {fmt(want)}, got {fmt(got)}", f"{name}.wrong_values"
 
 
 def _error(net):
@@ -164,15 +171,17 @@ def _masked(mask):
 
 
 _HIDDEN_ERROR_MISTAKES = [
-    (_masked(lambda net: 1.0), "the ReLU derivative is missing: multiply the back-propagated error by (z_h > 0)"),
-    (_masked(lambda net: relu(net["z_h"])), "you multiplied by h itself; the ReLU derivative is the indicator (z_h > 0)"),
+    (_masked(lambda net: 1.0), "no_relu_derivative", "the ReLU derivative is missing: multiply the back-propagated error by (z_h > 0)"),
+    (_masked(lambda net: relu(net["z_h"])), "multiplied_by_h", "you multiplied by h itself; the ReLU derivative is the indicator (z_h > 0)"),
     (
         _masked(lambda net: relu(net["z_h"]) * (1 - relu(net["z_h"]))),
+        "sigmoid_derivative",
         "you used the sigmoid's derivative h(1 - h); ReLU's derivative is 1 where z_h > 0, else 0",
     ),
-    (_masked(lambda net: net["z_h"] < 0), "the ReLU mask is inverted: keep the error where z_h > 0"),
+    (_masked(lambda net: net["z_h"] < 0), "inverted_relu_mask", "the ReLU mask is inverted: keep the error where z_h > 0"),
     (
         lambda net: (_error(net) @ net["w_o"]) * (net["z_h"] > 0),
+        "w_o_not_transposed",
         "use w_o.T to send the error back from the outputs to the hidden units",
     ),
 ]
@@ -189,8 +198,8 @@ check_grad_wrt_wo = _gradient_check(
     ("h", "target", "logits"),
     lambda net: (net["h"], net["target"], net["logits"]),
     [
-        (lambda net: _error(net).T @ net["h"], "the product is transposed: it is h.T @ (p - t) / N"),
-        (lambda net: net["h"].T @ (net["logits"] - net["target"]) / _n(net), _NO_SOFTMAX),
+        (lambda net: _error(net).T @ net["h"], "transposed_product", "the product is transposed: it is h.T @ (p - t) / N"),
+        (lambda net: net["h"].T @ (net["logits"] - net["target"]) / _n(net), "no_softmax", _NO_SOFTMAX),
     ],
 )
 check_grad_wrt_bo = _gradient_check(
@@ -198,17 +207,18 @@ check_grad_wrt_bo = _gradient_check(
     "b_o",
     ("target", "logits"),
     lambda net: (net["target"], net["logits"]),
-    [(lambda net: np.sum(net["logits"] - net["target"], axis=0) / _n(net), _NO_SOFTMAX)],
+    [(lambda net: np.sum(net["logits"] - net["target"], axis=0) / _n(net), "no_softmax", _NO_SOFTMAX)],
 )
 check_grad_wrt_wh = _gradient_check(
     "grad_wrt_wh",
     "w_h",
     ("x", "z_h", "w_o", "target", "logits"),
     lambda net: (net["x"], net["z_h"], net["w_o"], net["target"], net["logits"]),
-    [(lambda net, form=form: net["x"].T @ form(net), message) for form, message in _HIDDEN_ERROR_MISTAKES]
+    [(lambda net, form=form: net["x"].T @ form(net), mistake, message) for form, mistake, message in _HIDDEN_ERROR_MISTAKES]
     + [
         (
             lambda net: ((_error(net) @ net["w_o"].T) * (net["z_h"] > 0)).T @ net["x"],
+            "transposed_product",
             "the product is transposed: it is x.T @ delta_h",
         )
     ],
@@ -218,7 +228,7 @@ check_grad_wrt_bh = _gradient_check(
     "b_h",
     ("z_h", "w_o", "target", "logits"),
     lambda net: (net["z_h"], net["w_o"], net["target"], net["logits"]),
-    [(lambda net, form=form: np.sum(form(net), axis=0), message) for form, message in _HIDDEN_ERROR_MISTAKES],
+    [(lambda net, form=form: np.sum(form(net), axis=0), mistake, message) for form, mistake, message in _HIDDEN_ERROR_MISTAKES],
 )
 
 # ----------------------------------------------------------------------- gradient checking
@@ -276,29 +286,30 @@ def _judge_numerical_gradient(cases, outcomes, report):
         want = exact[case.name](x)
         got = out.value
         if got.shape != want.shape:
-            raise Failure(f"numerical_gradient returned shape {got.shape} for x of shape {x.shape}: one entry per entry of x")
+            raise Failure(f"numerical_gradient returned shape {got.shape} for x of shape {x.shape}: one entry per entry of x", "numerical_gradient.wrong_shape")
         tol = (1e-9, 1e-12) if case.name == "cubic, eps = 1e-3" else (1e-5, 1e-7)
         if close(got, want, *tol):
             continue
         r = ratio(got, want)
         if r is not None and math.isclose(r, 2, rel_tol=1e-3):
-            raise Failure("numerical_gradient is 2x too large: central differences divide by 2 * eps")
+            raise Failure("numerical_gradient is 2x too large: central differences divide by 2 * eps", "numerical_gradient.twice_too_large")
         if r is not None and math.isclose(r, 0.5, rel_tol=1e-3):
-            raise Failure("numerical_gradient is 2x too small: divide (f(x + eps) - f(x - eps)) by 2 * eps")
+            raise Failure("numerical_gradient is 2x too small: divide (f(x + eps) - f(x - eps)) by 2 * eps", "numerical_gradient.twice_too_small")
         if case.name == "cubic, eps = 1e-3":
             forward = 3 * x**2 + 3 * x * 1e-3 + 1e-6
             if close(got, forward, 1e-6, 1e-9) or close(got, 3 * x**2 - 3 * x * 1e-3 + 1e-6, 1e-6, 1e-9):
-                raise Failure("numerical_gradient uses a one-sided difference: use central differences (f(x+eps) - f(x-eps)) / (2 eps)")
+                raise Failure("numerical_gradient uses a one-sided difference: use central differences (f(x+eps) - f(x-eps)) / (2 eps)", "numerical_gradient.one_sided_difference")
             raise Failure(
                 "numerical_gradient ignores its eps argument or does not use central differences: with eps = 1e-3 "
-                f"expected {fmt(want, 8)}, got {fmt(got, 8)}"
+                f"expected {fmt(want, 8)}, got {fmt(got, 8)}",
+                "numerical_gradient.ignores_eps",
             )
         if out.mutated:
-            raise Failure("numerical_gradient leaves x perturbed: restore x[i] after evaluating f(x + eps) and f(x - eps)")
-        raise Failure(f"numerical_gradient returned wrong values on '{case.name}': expected {fmt(want)}, got {fmt(got)}")
+            raise Failure("numerical_gradient leaves x perturbed: restore x[i] after evaluating f(x + eps) and f(x - eps)", "numerical_gradient.leaves_x_perturbed")
+        raise Failure(f"numerical_gradient returned wrong values on '{case.name}': expected {fmt(want)}, got {fmt(got)}", "numerical_gradient.wrong_values")
     for case in cases:
         if outcomes[case.name].mutated:
-            report.deduct(0.5, "numerical_gradient does not leave x as it found it: restore every entry after perturbing it")
+            report.deduct(0.5, "numerical_gradient does not leave x as it found it: restore every entry after perturbing it", "numerical_gradient.modified_input")
             break
 
 
@@ -330,32 +341,34 @@ def _judge_relative_error(cases, outcomes, report):
             continue
         expect_ok("relative_error", out, case)
         if out.value.size != 1:
-            raise Failure(f"relative_error returned an array of shape {out.value.shape}: return one number (e.g. the max)")
+            raise Failure(f"relative_error returned an array of shape {out.value.shape}: return one number (e.g. the max)", "relative_error.not_one_number")
         values[case.name] = float(out.value.reshape(()))
     if not all(math.isfinite(v) for v in values.values()):
-        raise Failure(f"relative_error returned nan/inf: {values}")
+        raise Failure(f"relative_error returned nan/inf: {values}", "relative_error.nonfinite")
     if min(values.values()) < 0:
-        raise Failure("relative_error is negative for some inputs: take the absolute value of a - b")
+        raise Failure("relative_error is negative for some inputs: take the absolute value of a - b", "relative_error.negative")
     if values["equal"] > 1e-12:
-        raise Failure(f"relative_error of two equal arrays should be 0, got {values['equal']:.3g}")
+        raise Failure(f"relative_error of two equal arrays should be 0, got {values['equal']:.3g}", "relative_error.nonzero_for_equal_arrays")
     base = values["10% apart"]
     for scaled in ("10% apart, scaled 1e6", "10% apart, scaled 1e-6"):
         if not math.isclose(values[scaled], base, rel_tol=1e-6):
             raise Failure(
                 "relative_error changes when both arrays are scaled (got "
-                f"{base:.3g} and {values[scaled]:.3g}): divide |a - b| by the size of a and b, or it is an absolute error"
+                f"{base:.3g} and {values[scaled]:.3g}): divide |a - b| by the size of a and b, or it is an absolute error",
+                "relative_error.absolute_error",
             )
     if not 1e-9 <= values["tiny difference"] <= 2e-7:
-        raise Failure(f"relative_error of arrays that differ by 1e-7 (relative) should be about 1e-7, got {values['tiny difference']:.3g}")
+        raise Failure(f"relative_error of arrays that differ by 1e-7 (relative) should be about 1e-7, got {values['tiny difference']:.3g}", "relative_error.wrong_for_tiny_difference")
     if not 0.3 <= values["1 and 2"] <= 1.0:
-        raise Failure(f"relative_error(1, 2) should be between 1/3 and 1 depending on the definition, got {values['1 and 2']:.3g}")
+        raise Failure(f"relative_error(1, 2) should be between 1/3 and 1 depending on the definition, got {values['1 and 2']:.3g}", "relative_error.wrong_values")
     if not 0.02 <= values["10% apart, swapped"] <= 0.25 or not 0.02 <= base <= 0.25:
-        raise Failure(f"relative_error of arrays 5-20% apart should be about 0.05-0.2, got {base:.3g}")
+        raise Failure(f"relative_error of arrays 5-20% apart should be about 0.05-0.2, got {base:.3g}", "relative_error.wrong_values")
     zero = outcomes["both zero"]
     if not zero.ok or zero.value.size != 1 or not np.isfinite(zero.value).all() or float(zero.value.reshape(())) > 1e-12:
         report.deduct(
             0.5,
             "relative_error of two zero arrays is not 0 (nan from 0/0?): divide by max(|a| + |b|, 1e-8) or similar",
+            "relative_error.nan_for_zeros",
         )
 
 
@@ -427,16 +440,21 @@ def _judge_scalar(name, outputs, cases, outcomes):
         expect_ok(name, out, case, returns=tuple)
         want = getattr(ref, name)(*case.args)
         if len(out.value) != len(want):
-            raise Failure(f"{name} returned {len(out.value)} items; expected {len(want)}: ({', '.join(outputs)})")
+            raise Failure(f"{name} returned {len(out.value)} items; expected {len(want)}: ({', '.join(outputs)})", f"{name}.wrong_item_count")
         for label, got, expected in zip(outputs, out.value, want):
             expected = np.array(expected)
             if got.shape != expected.shape:
-                hint = " (transposed?)" if got.shape == expected.shape[::-1] else ""
-                raise Failure(f"{name}: {label} has shape {got.shape}, expected {expected.shape}{hint} on '{case.name}'")
+                transposed = got.shape == expected.shape[::-1]
+                hint = " (transposed?)" if transposed else ""
+                raise Failure(
+                    f"{name}: {label} has shape {got.shape}, expected {expected.shape}{hint} on '{case.name}'",
+                    f"{name}.transposed" if transposed else f"{name}.wrong_shape",
+                )
             if not close(got, expected, 1e-9, 1e-12):
                 raise Failure(
                     f"{name}: {label} is wrong on '{case.name}': expected {fmt(expected, 6)}, got {fmt(got, 6)}"
-                    + _scalar_hint(label)
+                    + _scalar_hint(label),
+                    f"{name}.wrong_{label.lower()}",
                 )
 
 
@@ -459,7 +477,7 @@ def _judge_scalar_backward(cases, outcomes, report):
     _judge_scalar("scalar_backward", ("dW", "db", "dV", "dc"), cases, outcomes)
     for case in cases:
         if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("scalar_backward", case, outcomes[case.name], ("x", "W", "b", "V", "c", "target")))
+            report.deduct(0.5, mutation_note("scalar_backward", case, outcomes[case.name], ("x", "W", "b", "V", "c", "target")), "scalar_backward.modified_input")
             break
 
 
@@ -493,37 +511,38 @@ def _judge_init_params(cases, outcomes, report):
         got = out.value
         missing = [k for k in keys if f"{k}@0" not in got]
         if missing:
-            raise Failure(f"init_params must return a dict with keys {', '.join(keys)}; missing {', '.join(missing)}")
+            raise Failure(f"init_params must return a dict with keys {', '.join(keys)}; missing {', '.join(missing)}", "init_params.missing_keys")
         shapes = {"w_h": (n_in, n_hidden), "b_h": (n_hidden,), "w_o": (n_hidden, n_out), "b_o": (n_out,)}
         for k, shape in shapes.items():
             value = got[f"{k}@0"]
             if value.shape != shape and not (k.startswith("b_") and value.shape == (1,) + shape):
-                raise Failure(f"init_params: {k} has shape {value.shape}, expected {shape}")
+                raise Failure(f"init_params: {k} has shape {value.shape}, expected {shape}", "init_params.wrong_shape")
         for k in ("b_h", "b_o"):
             if np.any(got[f"{k}@0"] != 0):
-                raise Failure(f"init_params: the biases start at zero, but {k} does not")
+                raise Failure(f"init_params: the biases start at zero, but {k} does not", "init_params.nonzero_biases")
         for k in keys:
             if not np.array_equal(got[f"{k}@0"], got[f"{k}@1"]):
-                raise Failure("init_params gives different weights for the same rng seed: draw from the rng argument, not np.random")
+                raise Failure("init_params gives different weights for the same rng seed: draw from the rng argument, not np.random", "init_params.ignores_rng")
         if np.array_equal(got["w_h@0"], got["w_h@2"]):
-            raise Failure("init_params ignores the rng argument: different seeds give the same weights")
+            raise Failure("init_params ignores the rng argument: different seeds give the same weights", "init_params.ignores_rng")
         if n_hidden >= 1000:
             for k, fan_in, fan_out in (("w_h", n_in, n_hidden), ("w_o", n_hidden, n_out)):
                 w = got[f"{k}@0"]
                 want_std = math.sqrt(2.0 / (fan_in + fan_out))
                 std, mean = float(np.std(w)), float(np.mean(w))
                 if not math.isclose(std, want_std, rel_tol=0.03):
-                    hint = ""
+                    hint, std_mistake = "", "init_params.wrong_std"
                     if math.isclose(std, want_std**2, rel_tol=0.03):
-                        hint = ": you used the variance as the standard deviation; take its square root"
+                        hint, std_mistake = ": you used the variance as the standard deviation; take its square root", "init_params.variance_as_std"
                     elif math.isclose(std, math.sqrt(2.0 / fan_in), rel_tol=0.03):
-                        hint = ": that is He initialisation (2 / fan_in); Xavier uses both fans"
+                        hint, std_mistake = ": that is He initialisation (2 / fan_in); Xavier uses both fans", "init_params.he_init"
                     raise Failure(
                         f"init_params: {k} has standard deviation {std:.4g}; Xavier-normal uses variance "
-                        f"2 / (fan_in + fan_out), i.e. std {want_std:.4g}{hint}"
+                        f"2 / (fan_in + fan_out), i.e. std {want_std:.4g}{hint}",
+                        std_mistake,
                     )
                 if abs(mean) > 5 * want_std / math.sqrt(w.size):
-                    raise Failure(f"init_params: {k} has mean {mean:.3g}; the weights are drawn with mean 0")
+                    raise Failure(f"init_params: {k} has mean {mean:.3g}; the weights are drawn with mean 0", "init_params.nonzero_mean")
 
 
 @shippable
@@ -558,7 +577,7 @@ def _judge_momentum_update(cases, outcomes, report):
         got = out.value
         for step, (g, e) in enumerate(zip(got, want)):
             if g.shape != e.shape:
-                raise Failure(f"momentum_update returned w of shape {g.shape} at step {step + 1}; expected {e.shape}")
+                raise Failure(f"momentum_update returned w of shape {g.shape} at step {step + 1}; expected {e.shape}", "momentum_update.wrong_shape")
             if close(g, e, 1e-9, 1e-12):
                 continue
             alpha, gamma = config["learning_rate"], config["momentum"]
@@ -568,16 +587,19 @@ def _judge_momentum_update(cases, outcomes, report):
             if close(g, plain, 1e-9, 1e-12) and gamma > 0:
                 raise Failure(
                     "momentum_update moves w by alpha * dw only: the velocity is ignored or not carried to the next "
-                    "call. Use v = gamma * v + alpha * dw, keep v in config['velocity'] and return that config"
+                    "call. Use v = gamma * v + alpha * dw, keep v in config['velocity'] and return that config",
+                    "momentum_update.no_velocity",
                 )
             if step > 0:
                 raise Failure(
                     f"momentum_update is right on the first step but wrong from step {step + 1} ('{case.name}'): "
-                    "keep the velocity in config['velocity'] and return that config so the next call uses it"
+                    "keep the velocity in config['velocity'] and return that config so the next call uses it",
+                    "momentum_update.velocity_not_carried",
                 )
             raise Failure(
                 f"momentum_update: after one step on '{case.name}' expected w = {fmt(e)}, got {fmt(g)} "
-                "(v = gamma * v + alpha * dw; w = w - v)"
+                "(v = gamma * v + alpha * dw; w = w - v)",
+                "momentum_update.wrong_values",
             )
     for case in cases:
         changed = [("w", "dw")[i] for i in outcomes[case.name].mutated if i < 2]  # config is state: updating it is fine
@@ -586,6 +608,7 @@ def _judge_momentum_update(cases, outcomes, report):
                 0.5,
                 f"momentum_update changed its input {', '.join(changed)} in place (test input '{case.name}'): return a "
                 "new array (w = w - v, not w -= v) so the caller's weights only change when it assigns the result",
+                "momentum_update.modified_input",
             )
             break
 
@@ -654,28 +677,29 @@ def _judge_train(cases, outcomes, report):
     got = out.value
     missing = [k for k in ("w_h", "b_h", "w_o", "b_o") if k not in got]
     if missing:
-        raise Failure(f"train must return params with keys w_h, b_h, w_o, b_o; missing {', '.join(missing)}")
+        raise Failure(f"train must return params with keys w_h, b_h, w_o, b_o; missing {', '.join(missing)}", "train.missing_keys")
     for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
         series = got.get(f"history:{key}")
         if series is None:
-            raise Failure(f"train's history has no '{key}'")
+            raise Failure(f"train's history has no '{key}'", "train.missing_history")
         if series.shape != (_TRAIN_SETTINGS["epochs"],):
-            raise Failure(f"history['{key}'] has {series.size} entries for {_TRAIN_SETTINGS['epochs']} epochs: one per epoch")
+            raise Failure(f"history['{key}'] has {series.size} entries for {_TRAIN_SETTINGS['epochs']} epochs: one per epoch", "train.history_wrong_length")
     x, t = case.args[0], case.args[1]
     params = {k: got[k] for k in ("w_h", "b_h", "w_o", "b_o")}
     try:
         final = float(ref.loss(x, t, params))
     except ValueError as exc:
-        raise Failure(f"train returned parameters of the wrong shapes ({exc})") from None
+        raise Failure(f"train returned parameters of the wrong shapes ({exc})", "train.wrong_shapes") from None
     if not math.isfinite(final) or final > _TRAIN_LOSS_LIMIT:
         raise Failure(
             f"after {_TRAIN_SETTINGS['epochs']} epochs (hidden {_TRAIN_SETTINGS['n_hidden']}, alpha 0.1, gamma 0.9) the "
             f"training loss of the returned parameters is {final:.3g}; a correct implementation reaches below "
-            f"{_TRAIN_LOSS_LIMIT}. Check your gradients and that every parameter gets a momentum update"
+            f"{_TRAIN_LOSS_LIMIT}. Check your gradients and that every parameter gets a momentum update",
+            "train.loss_too_high",
         )
     losses = got["history:train_loss"]
     if not losses[-1] < losses[0]:
-        raise Failure("history['train_loss'] does not go down: record the loss of each epoch")
+        raise Failure("history['train_loss'] does not go down: record the loss of each epoch", "train.loss_not_decreasing")
 
 
 # ---------------------------------------------------------------------------------- checks

@@ -49,15 +49,15 @@ _FD_NET = "8 samples, 5 hidden"
 
 def _check_model_dict(name, value, shapes, what):
     if type(value) is not dict:
-        raise Failure(f"{name} returned a {type(value).__name__}; expected a dict with keys {', '.join(KEYS)}")
+        raise Failure(f"{name} returned a {type(value).__name__}; expected a dict with keys {', '.join(KEYS)}", f"{name}.wrong_type")
     missing = [k for k in KEYS if k not in value]
     extra = [k for k in value if k not in KEYS]
     if missing or extra:
-        raise Failure(f"{name} must return {what} with exactly the model's keys {', '.join(KEYS)} (missing {missing}, extra {extra})")
+        raise Failure(f"{name} must return {what} with exactly the model's keys {', '.join(KEYS)} (missing {missing}, extra {extra})", f"{name}.wrong_keys")
     for k in KEYS:
         got = value[k]
         if got.shape != shapes[k] and not (k.startswith("b") and got.shape == (1,) + shapes[k]):
-            raise Failure(f"{name}: {k} has shape {got.shape}, expected {shapes[k]}")
+            raise Failure(f"{name}: {k} has shape {got.shape}, expected {shapes[k]}", f"{name}.wrong_shape")
 
 
 def _shapes(model):
@@ -85,12 +85,14 @@ def _judge_sigmoid(cases, outcomes, report):
         if close(out.value, want, 1e-9, 1e-12):
             continue
         if out.value.shape != want.shape:
-            raise Failure(f"sigmoid returned shape {out.value.shape} for an input of shape {x.shape}")
+            raise Failure(f"sigmoid returned shape {out.value.shape} for an input of shape {x.shape}", "sigmoid.wrong_shape")
         if close(out.value, 1.0 / (1.0 + np.exp(x)), 1e-9, 1e-12):
-            raise Failure("sigmoid has the wrong sign in the exponent: sigmoid(x) = 1 / (1 + exp(-x))")
+            raise Failure("sigmoid has the wrong sign in the exponent: sigmoid(x) = 1 / (1 + exp(-x))", "sigmoid.wrong_sign")
         if case.name == "large magnitudes" and not np.isfinite(out.value).all():
-            raise Failure("sigmoid returns nan/inf for large |x| (e.g. exp(x) / (1 + exp(x)) at x = +800): compute it without overflowing")
-        raise Failure(f"sigmoid returned wrong values on '{case.name}': expected {fmt(want)}, got {fmt(out.value)}")
+            raise Failure("sigmoid returns nan/inf for large |x| (e.g. exp(x) / (1 + exp(x)) at x = +800): compute it without overflowing", "sigmoid.overflows")
+        if close(out.value, np.tanh(x), 1e-9, 1e-12):
+            raise Failure("sigmoid returned tanh(x), which lies in (-1, 1): sigmoid(x) = 1 / (1 + exp(-x)) lies in (0, 1)", "sigmoid.tanh")
+        raise Failure(f"sigmoid returned wrong values on '{case.name}': expected {fmt(want)}, got {fmt(out.value)}", "sigmoid.wrong_values")
 
 
 # ------------------------------------------------------------------------------- init_weights
@@ -118,18 +120,19 @@ def _judge_init_weights(cases, outcomes, report):
         _check_model_dict("init_weights", first, shapes, "a model")
         for k in KEYS:
             if not np.array_equal(out.value[f"{k}@0"], out.value[f"{k}@1"]):
-                raise Failure("init_weights gives different weights for the same rng seed: draw from the rng argument")
+                raise Failure("init_weights gives different weights for the same rng seed: draw from the rng argument", "init_weights.ignores_rng")
         if np.array_equal(out.value["W2@0"], out.value["W2@2"]):
-            raise Failure("init_weights ignores the rng argument: different seeds give the same weights")
+            raise Failure("init_weights ignores the rng argument: different seeds give the same weights", "init_weights.ignores_rng")
         for k in ("b1", "b2", "b3"):
             if np.any(first[k] != 0):
-                raise Failure(f"init_weights: the biases start at 0, but {k} does not")
+                raise Failure(f"init_weights: the biases start at 0, but {k} does not", "init_weights.nonzero_biases")
         if hidden >= 100:
             w = first["W2"]
             if not math.isclose(float(np.std(w)), 1.0, rel_tol=0.05) or abs(float(np.mean(w))) > 0.05:
                 raise Failure(
                     f"init_weights: W2 has mean {np.mean(w):.3f} and std {np.std(w):.3f}; the handout draws every "
-                    "weight from a standard normal distribution (mean 0, std 1)"
+                    "weight from a standard normal distribution (mean 0, std 1)",
+                    "init_weights.not_standard_normal",
                 )
 
 
@@ -144,30 +147,31 @@ def _judge_forward(cases, outcomes, report):
     for case in cases:
         out = outcomes[case.name]
         if out.ok and type(out.value) is not tuple:
-            raise Failure("forward must return three arrays, (h1, h2, y_hat): the hidden layers are needed by backward")
+            raise Failure("forward must return three arrays, (h1, h2, y_hat): the hidden layers are needed by backward", "forward.not_three_arrays")
         expect_ok("forward", out, case, returns=tuple)
         x, model = case.args
         want = ref.forward(x, model)
         if len(out.value) != 3:
-            raise Failure(f"forward returned {len(out.value)} values; expected three: (h1, h2, y_hat)")
+            raise Failure(f"forward returned {len(out.value)} values; expected three: (h1, h2, y_hat)", "forward.not_three_arrays")
         for label, got, expected in zip(("h1", "h2", "y_hat"), out.value, want):
             if got.shape != expected.shape:
-                raise Failure(f"forward: {label} has shape {got.shape}, expected {expected.shape} on '{case.name}'")
+                raise Failure(f"forward: {label} has shape {got.shape}, expected {expected.shape} on '{case.name}'", "forward.wrong_shape")
             if close(got, expected, 1e-7, 1e-10):
                 continue
             if label == "y_hat" and close(got, ref.sigmoid(want[1] @ model["W3"] + model["b3"]), 1e-7, 1e-10):
-                raise Failure("forward: the output layer uses a sigmoid; it is a softmax over the two classes")
+                raise Failure("forward: the output layer uses a sigmoid; it is a softmax over the two classes", "forward.sigmoid_output")
             if label == "y_hat" and not np.allclose(got.sum(axis=1), 1):
                 raise Failure(
                     "forward: the rows of y_hat do not sum to 1: the softmax runs over each row (axis 1, the two "
-                    "classes of one sample), not over the samples"
+                    "classes of one sample), not over the samples",
+                    "forward.softmax_axis0",
                 )
             if label == "h2" and close(got, out.value[0] @ model["W2"] + model["b2"], 1e-7, 1e-10):
-                raise Failure("forward: h2 is missing its sigmoid: h2 = sigmoid(h1 W2 + b2)")
-            raise Failure(f"forward: {label} is wrong on '{case.name}': expected {fmt(expected)}, got {fmt(got)}")
+                raise Failure("forward: h2 is missing its sigmoid: h2 = sigmoid(h1 W2 + b2)", "forward.h2_no_sigmoid")
+            raise Failure(f"forward: {label} is wrong on '{case.name}': expected {fmt(expected)}, got {fmt(got)}", f"forward.wrong_{label}")
     for case in cases:
         if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("forward", case, outcomes[case.name], ("x", "model")))
+            report.deduct(0.5, mutation_note("forward", case, outcomes[case.name], ("x", "model")), "forward.modified_input")
             break
 
 
@@ -192,28 +196,28 @@ def _finite_differences(x, target, model):
 
 
 def _backward_mistake(got, model, xs, h1s, h2s, errs):
-    """Name a known mistake that explains got (a dict of gradients), or None."""
+    """(message, mistake id) for a known mistake that explains got (a dict of gradients), or None."""
     n = xs.shape[0]
     want = ref.backward(model, xs, h1s, h2s, errs)
     r = ratio(np.concatenate([got[k].ravel() for k in KEYS]), np.concatenate([want[k].ravel() for k in KEYS]))
     if r is not None and n > 1 and math.isclose(r, n, rel_tol=1e-6):
-        return f"the gradients are {n}x too large: the loss is an average over N samples, divide by N"
+        return f"the gradients are {n}x too large: the loss is an average over N samples, divide by N", "backward.not_divided_by_n"
     if r is not None and math.isclose(r, -1, rel_tol=1e-6):
-        return "the gradients have the wrong sign: errs = y_hat - target, and the gradient points uphill"
+        return "the gradients have the wrong sign: errs = y_hat - target, and the gradient points uphill", "backward.wrong_sign"
     d3 = errs / n
     variants = {
-        "the sigmoid derivative is missing: multiply the back-propagated error by h (1 - h) at each hidden layer": (
+        ("the sigmoid derivative is missing: multiply the back-propagated error by h (1 - h) at each hidden layer", "backward.no_sigmoid_derivative"): (
             lambda h: np.ones_like(h)
         ),
-        "h is already sigmoid(z), so its derivative is h (1 - h), not sigmoid(h) (1 - sigmoid(h))": (
+        ("h is already sigmoid(z), so its derivative is h (1 - h), not sigmoid(h) (1 - sigmoid(h))", "backward.sigmoid_of_h_derivative"): (
             lambda h: ref.sigmoid(h) * (1 - ref.sigmoid(h))
         ),
     }
-    for message, derivative in variants.items():
+    for (message, mistake), derivative in variants.items():
         d2 = (d3 @ model["W3"].T) * derivative(h2s)
         d1 = (d2 @ model["W2"].T) * derivative(h1s)
         if close(got["W1"], xs.T @ d1, 1e-6, 1e-10):
-            return message
+            return message, mistake
     return None
 
 
@@ -227,22 +231,23 @@ def _judge_backward(cases, outcomes, report):
         want = ref.backward(*case.args)
         wrong = [k for k in KEYS if not close(got[k], want[k], 1e-6, 1e-10)]
         if wrong:
-            mistake = _backward_mistake(got, *case.args)
-            if mistake:
-                raise Failure(f"backward: {mistake}")
+            known = _backward_mistake(got, *case.args)
+            if known:
+                message, mistake = known
+                raise Failure(f"backward: {message}", mistake)
             if wrong == ["b1", "b2", "b3"] or set(wrong) <= {"b1", "b2", "b3"}:
-                raise Failure(f"backward: the bias gradients {', '.join(wrong)} are wrong: sum the per-sample deltas over the batch")
+                raise Failure(f"backward: the bias gradients {', '.join(wrong)} are wrong: sum the per-sample deltas over the batch", "backward.bias_not_summed")
             k = wrong[0]
-            raise Failure(f"backward: {', '.join(wrong)} wrong on '{case.name}'; e.g. {k}: expected {fmt(want[k])}, got {fmt(got[k])}")
+            raise Failure(f"backward: {', '.join(wrong)} wrong on '{case.name}'; e.g. {k}: expected {fmt(want[k])}, got {fmt(got[k])}", "backward.wrong_values")
         if case.name == _FD_NET:
             x, target, _ = _networks()[case.name]
             numeric = _finite_differences(x, target, model)
             off = [k for k in KEYS if not close(got[k], numeric[k], 1e-5, 1e-8)]
             if off:
-                raise Failure(f"backward disagrees with finite differences of the loss for {', '.join(off)}")
+                raise Failure(f"backward disagrees with finite differences of the loss for {', '.join(off)}", "backward.disagrees_with_finite_differences")
     for case in cases:
         if outcomes[case.name].mutated:
-            report.deduct(1.0, mutation_note("backward", case, outcomes[case.name], ("model", "xs", "h1s", "h2s", "errs")))
+            report.deduct(1.0, mutation_note("backward", case, outcomes[case.name], ("model", "xs", "h1s", "h2s", "errs")), "backward.modified_input")
             break
 
 
@@ -268,13 +273,13 @@ def _judge_gradient_step(cases, outcomes, report):
             if close(got, want[k], 1e-12, 1e-12):
                 continue
             if close(got, model[k] + lr * grads[k], 1e-12, 1e-12):
-                raise Failure("gradient_step goes uphill: subtract lr * gradient")
+                raise Failure("gradient_step goes uphill: subtract lr * gradient", "gradient_step.uphill")
             if close(got, model[k] - grads[k], 1e-12, 1e-12):
-                raise Failure("gradient_step ignores the learning rate: w - lr * gradient")
-            raise Failure(f"gradient_step: {k} is wrong with lr {lr}: expected {fmt(want[k])}, got {fmt(got)}")
+                raise Failure("gradient_step ignores the learning rate: w - lr * gradient", "gradient_step.ignores_lr")
+            raise Failure(f"gradient_step: {k} is wrong with lr {lr}: expected {fmt(want[k])}, got {fmt(got)}", "gradient_step.wrong_values")
     for case in cases:
         if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("gradient_step", case, outcomes[case.name], ("model", "grads", "lr")))
+            report.deduct(0.5, mutation_note("gradient_step", case, outcomes[case.name], ("model", "grads", "lr")), "gradient_step.modified_input")
             break
 
 
@@ -328,18 +333,19 @@ def _judge_train(cases, outcomes, report):
     _check_model_dict("train", trained, _shapes(model), "a model")
     losses = out.value["losses"]
     if losses.shape != (case.args[4],):
-        raise Failure(f"train returned {losses.size} losses for {case.args[4]} steps: one per step")
+        raise Failure(f"train returned {losses.size} losses for {case.args[4]} steps: one per step", "train.wrong_losses_length")
     _, x_test, _, y_test = moons_split()
     accuracy = float(np.mean(ref.forward(x_test, trained)[2].argmax(axis=1) == y_test))
     if not accuracy >= _MIN_ACCURACY:
         raise Failure(
             f"after 50 steps from the check's starting model the test accuracy is {accuracy:.3f}; a correct "
-            f"implementation reaches {_MIN_ACCURACY} or more (the handout: 0.939). Check backward and gradient_step"
+            f"implementation reaches {_MIN_ACCURACY} or more (the handout: 0.939). Check backward and gradient_step",
+            "train.low_accuracy",
         )
     if not losses[-1] < losses[0]:
-        raise Failure("train's losses do not go down: record the loss at every step")
+        raise Failure("train's losses do not go down: record the loss at every step", "train.loss_not_decreasing")
     if out.mutated:
-        report.deduct(0.5, mutation_note("train", case, out, ("model", "x", "target", "lr", "steps")))
+        report.deduct(0.5, mutation_note("train", case, out, ("model", "x", "target", "lr", "steps")), "train.modified_input")
 
 
 check_sigmoid = Check("sigmoid", POINTS["sigmoid"], _sigmoid_cases, _judge_sigmoid)

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..reference import a4_mnist as ref
 from ..reference.a2_backprop import numerical_gradient
-from ._core import Case, Check, Failure, close, expect_ok, fmt, mutation_note, ratio, shippable, to_plain, watch_backward
+from ._core import Case, Check, Failure, close, error_mistake, expect_ok, fmt, mutation_note, ratio, shippable, to_plain, watch_backward
 from .a1_helpers import _judge_relu, _relu_cases
 from .a2_backprop import _momentum_steps
 
@@ -95,7 +95,8 @@ def _sigmoid(x):
 
 def _activation_check(name, reference, mistakes, large_message):
     """A Check for an elementwise function: exact values on ordinary inputs (a Failure naming a known
-    mistake otherwise), a deduction for nan/inf or wrong values at |x| = 1000 and for changing x in place."""
+    mistake otherwise), a deduction for nan/inf or wrong values at |x| = 1000 and for changing x in place.
+    ``mistakes`` is [(x -> wrong value, mistake, message)]; each mistake's id is "<name>.<mistake>"."""
 
     def judge(cases, outcomes, report):
         for case in cases:
@@ -108,20 +109,20 @@ def _activation_check(name, reference, mistakes, large_message):
             if close(out.value, want, *_tolerance(x)):
                 continue
             if out.value.shape != want.shape:
-                raise Failure(f"{name} returned shape {out.value.shape} for an input of shape {x.shape}: work elementwise")
-            for form, message in mistakes:
+                raise Failure(f"{name} returned shape {out.value.shape} for an input of shape {x.shape}: work elementwise", f"{name}.wrong_shape")
+            for form, mistake, message in mistakes:
                 with np.errstate(all="ignore"):
                     wrong = form(x.astype(np.float64))
                 if close(out.value, wrong, *_tolerance(x)):
-                    raise Failure(f"{name}: {message}")
-            raise Failure(f"{name} returned wrong values on '{case.name}': expected {fmt(want)}, got {fmt(out.value)}")
+                    raise Failure(f"{name}: {message}", f"{name}.{mistake}")
+            raise Failure(f"{name} returned wrong values on '{case.name}': expected {fmt(want)}, got {fmt(out.value)}", f"{name}.wrong_values")
         large = next(c for c in cases if c.name == _LARGE)
         out = outcomes[_LARGE]
         if not (out.ok and isinstance(out.value, np.ndarray) and close(out.value, reference(large.args[0]), 1e-9, 1e-12)):
-            report.deduct(0.5, large_message)
+            report.deduct(0.5, large_message, f"{name}.wrong_for_large_inputs")
         for case in cases:
             if outcomes[case.name].mutated:
-                report.deduct(0.5, mutation_note(name, case, outcomes[case.name], ("x",)))
+                report.deduct(0.5, mutation_note(name, case, outcomes[case.name], ("x",)), f"{name}.modified_input")
                 break
 
     return Check(name, POINTS[name], lambda: _activation_cases(4101), judge)
@@ -131,9 +132,9 @@ check_tanh = _activation_check(
     "tanh",
     ref.tanh,
     [
-        (_sigmoid, "that is the logistic sigmoid 1 / (1 + e^-x), with values in (0, 1); tanh(x) = (e^x - e^-x) / (e^x + e^-x) lies in (-1, 1)"),
-        (lambda x: 2 * _sigmoid(x) - 1, "tanh(x) = 2 sigmoid(2x) - 1: the argument of the sigmoid is 2x"),
-        (lambda x: (np.exp(x) - np.exp(-x)) / 2, "that is sinh(x); tanh(x) = sinh(x) / cosh(x) = (e^x - e^-x) / (e^x + e^-x)"),
+        (_sigmoid, "is_sigmoid", "that is the logistic sigmoid 1 / (1 + e^-x), with values in (0, 1); tanh(x) = (e^x - e^-x) / (e^x + e^-x) lies in (-1, 1)"),
+        (lambda x: 2 * _sigmoid(x) - 1, "sigmoid_of_x_not_2x", "tanh(x) = 2 sigmoid(2x) - 1: the argument of the sigmoid is 2x"),
+        (lambda x: (np.exp(x) - np.exp(-x)) / 2, "sinh", "that is sinh(x); tanh(x) = sinh(x) / cosh(x) = (e^x - e^-x) / (e^x + e^-x)"),
     ],
     "tanh returns nan/inf or wrong values for large |x| (e.g. x = 1000, where np.exp overflows): use np.tanh, "
     "or write it so that exp only sees non-positive numbers",
@@ -142,11 +143,11 @@ check_tanh_derivative = _activation_check(
     "tanh_derivative",
     ref.tanh_derivative,
     [
-        (lambda x: 1 - x**2, "you computed 1 - x^2, as if x were already tanh(x); x is the pre-activation, so use 1 - tanh(x)^2"),
-        (lambda x: 1 - np.tanh(x), "square the tanh: the derivative is 1 - tanh(x)^2"),
-        (lambda x: np.tanh(x) * (1 - np.tanh(x)), "t (1 - t) is the sigmoid's pattern; tanh's derivative is 1 - t^2 with t = tanh(x)"),
-        (lambda x: 1 + np.tanh(x) ** 2, "the sign is wrong: the derivative is 1 - tanh(x)^2, never above 1"),
-        (lambda x: np.tanh(1 - np.tanh(x) ** 2), "apply no tanh to the result: the derivative is 1 - tanh(x)^2 itself"),
+        (lambda x: 1 - x**2, "of_the_activation", "you computed 1 - x^2, as if x were already tanh(x); x is the pre-activation, so use 1 - tanh(x)^2"),
+        (lambda x: 1 - np.tanh(x), "tanh_not_squared", "square the tanh: the derivative is 1 - tanh(x)^2"),
+        (lambda x: np.tanh(x) * (1 - np.tanh(x)), "sigmoid_pattern", "t (1 - t) is the sigmoid's pattern; tanh's derivative is 1 - t^2 with t = tanh(x)"),
+        (lambda x: 1 + np.tanh(x) ** 2, "wrong_sign", "the sign is wrong: the derivative is 1 - tanh(x)^2, never above 1"),
+        (lambda x: np.tanh(1 - np.tanh(x) ** 2), "tanh_of_result", "apply no tanh to the result: the derivative is 1 - tanh(x)^2 itself"),
     ],
     "tanh_derivative returns nan/inf or wrong values for large |x| (e.g. x = 1000, where it is 0): compute it from "
     "np.tanh (1 - np.tanh(x)**2), not from exponentials that overflow",
@@ -162,29 +163,30 @@ def _judge_relu_derivative(cases, outcomes, report):
         (x,) = case.args
         got, want = out.value, ref.relu_derivative(x).astype(np.float64)
         if got.shape != want.shape:
-            raise Failure(f"relu_derivative returned shape {got.shape} for an input of shape {x.shape}: work elementwise")
+            raise Failure(f"relu_derivative returned shape {got.shape} for an input of shape {x.shape}: work elementwise", "relu_derivative.wrong_shape")
         if close(got, want, 0, 0):
             continue
         if close(got, ref.relu(x), 1e-12, 0):
-            raise Failure("relu_derivative returned max(x, 0), the activation itself; its derivative is 1 where x > 0 and 0 elsewhere")
+            raise Failure("relu_derivative returned max(x, 0), the activation itself; its derivative is 1 where x > 0 and 0 elsewhere", "relu_derivative.returned_relu")
         if close(got, (x < 0).astype(float), 0, 0) or close(got, (x <= 0).astype(float), 0, 0):
-            raise Failure("relu_derivative is inverted: it is 1 where x > 0 (the unit passes its input on) and 0 where x < 0")
+            raise Failure("relu_derivative is inverted: it is 1 where x > 0 (the unit passes its input on) and 0 where x < 0", "relu_derivative.inverted")
         if close(got, np.sign(x), 0, 0):
-            raise Failure("relu_derivative returned -1 for negative x (np.sign?): it is 0 there, 1 where x > 0")
+            raise Failure("relu_derivative returned -1 for negative x (np.sign?): it is 0 there, 1 where x > 0", "relu_derivative.sign")
         wrong = got != want
         if np.all(x[wrong] == 0) and np.all(got[wrong] == 1):
             wrong_at_zero = case.name
             continue
-        raise Failure(f"relu_derivative returned wrong values on '{case.name}': expected {fmt(want)}, got {fmt(got)}")
+        raise Failure(f"relu_derivative returned wrong values on '{case.name}': expected {fmt(want)}, got {fmt(got)}", "relu_derivative.wrong_values")
     if wrong_at_zero:
         report.deduct(
             0.5,
             f"relu_derivative is 1 at exactly x = 0 (test input '{wrong_at_zero}'); this course takes relu'(0) = 0, "
             "so use x > 0, not x >= 0",
+            "relu_derivative.one_at_zero",
         )
     for case in cases:
         if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("relu_derivative", case, outcomes[case.name], ("x",)))
+            report.deduct(0.5, mutation_note("relu_derivative", case, outcomes[case.name], ("x",)), "relu_derivative.modified_input")
             break
 
 
@@ -194,9 +196,9 @@ check_sigmoid = _activation_check(
     "sigmoid",
     ref.sigmoid,
     [
-        (np.tanh, "that is tanh, with values in (-1, 1); the sigmoid 1 / (1 + e^-x) lies in (0, 1)"),
-        (lambda x: 1 / (1 + np.exp(x)), "that is sigmoid(-x): the exponent is -x, 1 / (1 + e^-x)"),
-        (lambda x: 1 / (1 + np.exp(-2 * x)), "that is sigmoid(2x): the sigmoid is 1 / (1 + e^-x), no factor 2"),
+        (np.tanh, "is_tanh", "that is tanh, with values in (-1, 1); the sigmoid 1 / (1 + e^-x) lies in (0, 1)"),
+        (lambda x: 1 / (1 + np.exp(x)), "wrong_sign", "that is sigmoid(-x): the exponent is -x, 1 / (1 + e^-x)"),
+        (lambda x: 1 / (1 + np.exp(-2 * x)), "sigmoid_of_2x", "that is sigmoid(2x): the sigmoid is 1 / (1 + e^-x), no factor 2"),
     ],
     "sigmoid returns nan/inf or wrong values for large |x| (e.g. e^x / (1 + e^x) is inf / inf = nan at x = 1000): "
     "use 1 / (1 + np.exp(-x)), or write it so that exp only sees non-positive numbers",
@@ -205,13 +207,13 @@ check_sigmoid_derivative = _activation_check(
     "sigmoid_derivative",
     ref.sigmoid_derivative,
     [
-        (lambda x: x * (1 - x), "you computed x (1 - x), as if x were already sigmoid(x); x is the pre-activation, so "
+        (lambda x: x * (1 - x), "of_the_activation", "you computed x (1 - x), as if x were already sigmoid(x); x is the pre-activation, so "
          "use s (1 - s) with s = sigmoid(x)"),
-        (lambda x: _sigmoid(x) * (1 + _sigmoid(x)), "the sign is wrong: the derivative is s (1 - s) with s = sigmoid(x), "
+        (lambda x: _sigmoid(x) * (1 + _sigmoid(x)), "wrong_sign", "the sign is wrong: the derivative is s (1 - s) with s = sigmoid(x), "
          "never above 1/4"),
-        (lambda x: 1 - _sigmoid(x) ** 2, "1 - s^2 is tanh's pattern; the sigmoid's derivative is s (1 - s) with s = sigmoid(x)"),
-        (lambda x: 1 - _sigmoid(x), "multiply by s: the derivative is s (1 - s) with s = sigmoid(x)"),
-        (_sigmoid, "that is the sigmoid itself; its derivative is s (1 - s) with s = sigmoid(x)"),
+        (lambda x: 1 - _sigmoid(x) ** 2, "tanh_pattern", "1 - s^2 is tanh's pattern; the sigmoid's derivative is s (1 - s) with s = sigmoid(x)"),
+        (lambda x: 1 - _sigmoid(x), "missing_factor_s", "multiply by s: the derivative is s (1 - s) with s = sigmoid(x)"),
+        (_sigmoid, "returned_sigmoid", "that is the sigmoid itself; its derivative is s (1 - s) with s = sigmoid(x)"),
     ],
     "sigmoid_derivative returns nan/inf or wrong values for large |x| (x = +-1000, where the derivative is 0): "
     "compute s (1 - s) from a sigmoid that is right there (s = sigmoid(x)), not from exponentials that overflow",
@@ -255,6 +257,15 @@ def _init_mlp_cases():
     ]
 
 
+def _std_mistake(std, fan_in, fan_out, gain):
+    """The id of the mistake _std_hint names."""
+    hint = _std_hint(std, fan_in, fan_out, gain)
+    for words, mistake in (("variance", "variance_as_std"), ("standard-normal", "unscaled_normal"), ("Xavier", "xavier"), ("gain is 2", "wrong_gain")):
+        if words in hint:
+            return f"init_mlp.{mistake}"
+    return "init_mlp.wrong_std"
+
+
 def _std_hint(std, fan_in, fan_out, gain):
     want = math.sqrt(gain / fan_in)
     if math.isclose(std, gain / fan_in, rel_tol=0.05):
@@ -280,21 +291,22 @@ def _judge_init_mlp(cases, outcomes, report):
         first = [out.value[f"first/{i}"] for i in range(sum(k.startswith("first/") for k in out.value))]
         layers = len(sizes) - 1
         if len(first) != 2 * layers:
-            raise Failure(f"init_mlp returned {len(first) // 2} layers for sizes {list(sizes)}; expected {layers}: one (W, b) per pair of sizes")
+            raise Failure(f"init_mlp returned {len(first) // 2} layers for sizes {list(sizes)}; expected {layers}: one (W, b) per pair of sizes", "init_mlp.wrong_layer_count")
         for layer, ((w, b), fan_in, fan_out) in enumerate(zip(_pairs(first), sizes[:-1], sizes[1:]), start=1):
             if w.shape != (fan_in, fan_out):
                 hint = " (transposed?)" if w.shape == (fan_out, fan_in) else ""
-                raise Failure(f"init_mlp: W of layer {layer} has shape {w.shape}, expected {(fan_in, fan_out)}{hint} for sizes {list(sizes)}")
+                w_shape_mistake = "init_mlp.transposed" if hint else "init_mlp.wrong_shape"
+                raise Failure(f"init_mlp: W of layer {layer} has shape {w.shape}, expected {(fan_in, fan_out)}{hint} for sizes {list(sizes)}", w_shape_mistake)
             if _bias_as(b, (fan_out,)).shape != (fan_out,):
-                raise Failure(f"init_mlp: b of layer {layer} has shape {b.shape}, expected {(fan_out,)}")
+                raise Failure(f"init_mlp: b of layer {layer} has shape {b.shape}, expected {(fan_out,)}", "init_mlp.wrong_bias_shape")
             if np.any(b != 0):
-                raise Failure(f"init_mlp: the biases start at 0, but b of layer {layer} does not")
+                raise Failure(f"init_mlp: the biases start at 0, but b of layer {layer} does not", "init_mlp.nonzero_biases")
         again = [out.value[f"same seed/{i}"] for i in range(len(first))]
         other = [out.value[f"next seed/{i}"] for i in range(len(first))]
         if not all(a.shape == b.shape and np.array_equal(a, b) for a, b in zip(first, again)):
-            raise Failure("init_mlp gives different weights for generators of the same seed: draw from the rng argument, not np.random")
+            raise Failure("init_mlp gives different weights for generators of the same seed: draw from the rng argument, not np.random", "init_mlp.ignores_rng")
         if all(a.shape == b.shape and np.array_equal(a, b) for a, b in zip(first[0::2], other[0::2])):
-            raise Failure("init_mlp ignores the rng argument: generators of different seeds give the same weights")
+            raise Failure("init_mlp ignores the rng argument: generators of different seeds give the same weights", "init_mlp.ignores_rng")
         expected_dtype = np.dtype(dtype or "float32")
         off = [a.dtype for a in first if a.dtype != expected_dtype]
         if wrong_dtype is None and off:
@@ -310,16 +322,18 @@ def _judge_init_mlp(cases, outcomes, report):
             if not math.isclose(std, want, rel_tol=0.05):
                 raise Failure(
                     f"init_mlp: W of {kind} has standard deviation {std:.4g}; it should be sqrt(gain / fan_in) "
-                    f"= {want:.4g} with gain {gain:g}{_std_hint(std, fan_in, fan_out, gain)}"
+                    f"= {want:.4g} with gain {gain:g}{_std_hint(std, fan_in, fan_out, gain)}",
+                    _std_mistake(std, fan_in, fan_out, gain),
                 )
             if abs(mean) > 5 * want / math.sqrt(w.size):
-                raise Failure(f"init_mlp: W of {kind} has mean {mean:.3g}; the weights are drawn with mean 0")
+                raise Failure(f"init_mlp: W of {kind} has mean {mean:.3g}; the weights are drawn with mean 0", "init_mlp.nonzero_mean")
     if wrong_dtype:
         name, got, want = wrong_dtype
         report.deduct(
             0.5,
             f"init_mlp returned {got} arrays on '{name}' where {want} was asked for: cast every array to the dtype "
             "argument (float32 by default: half the memory and about twice as fast as float64)",
+            "init_mlp.wrong_dtype",
         )
 
 
@@ -404,18 +418,19 @@ def _softmax(z):
 
 
 def _forward_mistake(got, x, params, activation):
+    """(message, mistake id) for a known mistake that explains the logits, or None."""
     f = ref.ACTIVATIONS[activation][0]
     other = "tanh" if activation == "relu" else "relu"
     forms = [
-        (dict(output=f), "the output layer has no activation: the logits are a_m W + b, not f(a_m W + b)"),
-        (dict(output=_softmax), "return the logits (before the softmax): softmax_cross_entropy takes the logits"),
-        (dict(f=ref.ACTIVATIONS[other][0]), f"the hidden layers use {other}, but activation='{activation}' was asked for"),
-        (dict(bias=False), "the biases are missing: z = a W + b"),
-        (dict(f=lambda z: z), "the hidden layers have no activation: a = f(a W + b) between layers"),
+        (dict(output=f), "activation_on_output", "the output layer has no activation: the logits are a_m W + b, not f(a_m W + b)"),
+        (dict(output=_softmax), "returned_softmax", "return the logits (before the softmax): softmax_cross_entropy takes the logits"),
+        (dict(f=ref.ACTIVATIONS[other][0]), "wrong_activation", f"the hidden layers use {other}, but activation='{activation}' was asked for"),
+        (dict(bias=False), "no_bias", "the biases are missing: z = a W + b"),
+        (dict(f=lambda z: z), "no_hidden_activation", "the hidden layers have no activation: a = f(a W + b) between layers"),
     ]
-    for kwargs, message in forms:
+    for kwargs, mistake, message in forms:
         if close(got, _forward_with(x, params, activation, **kwargs), 1e-7, 1e-10):
-            return message
+            return f"mlp_forward: {message}", f"mlp_forward.{mistake}"
     return None
 
 
@@ -425,28 +440,36 @@ def _judge_mlp_forward(cases, outcomes, report):
         out = outcomes[case.name]
         x, params, activation = case.args
         want = ref.mlp_forward(x, params, activation)[0]
-        problem = None
-        if not out.ok or not isinstance(out.value, np.ndarray):
-            problem = f"mlp_forward {out.error} (on test input '{case.name}')" if not out.ok else "mlp_forward returned logits that are not an array"
+        problem = None  # (message, mistake id)
+        if not out.ok:
+            # _logits_of (the trusted driver) raises this for a function that returns the logits alone, without its cache
+            no_pair = "must return a pair (logits, cache)" in out.error
+            problem = f"mlp_forward {out.error} (on test input '{case.name}')", "mlp_forward.not_a_pair" if no_pair else error_mistake("mlp_forward", out.error)
+        elif not isinstance(out.value, np.ndarray):
+            problem = "mlp_forward returned logits that are not an array", "mlp_forward.wrong_type"
         elif out.value.shape != want.shape:
-            problem = f"mlp_forward returned logits of shape {out.value.shape} on '{case.name}'; expected {want.shape} (N, outputs)"
+            problem = (
+                f"mlp_forward returned logits of shape {out.value.shape} on '{case.name}'; expected {want.shape} (N, outputs)",
+                "mlp_forward.wrong_shape",
+            )
         elif not close(out.value, want, 1e-7, 1e-10):
-            mistake = _forward_mistake(out.value, x, params, activation)
-            problem = f"mlp_forward: {mistake}" if mistake else (
-                f"mlp_forward returned wrong logits on '{case.name}': expected {fmt(want)}, got {fmt(out.value)}"
+            problem = _forward_mistake(out.value, x, params, activation) or (
+                f"mlp_forward returned wrong logits on '{case.name}': expected {fmt(want)}, got {fmt(out.value)}",
+                "mlp_forward.wrong_values",
             )
         if problem and case.name == _NO_HIDDEN:
-            no_hidden_failed = problem
+            no_hidden_failed = problem[0]
         elif problem:
-            raise Failure(problem)
+            raise Failure(*problem)
     if no_hidden_failed:
         report.deduct(
             0.5,
             f"mlp_forward fails without hidden layers (params = [(W, b)], softmax regression): {no_hidden_failed}",
+            "mlp_forward.fails_without_hidden_layers",
         )
     for case in cases:
         if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("mlp_forward", case, outcomes[case.name], ("x", "params", "activation")))
+            report.deduct(0.5, mutation_note("mlp_forward", case, outcomes[case.name], ("x", "params", "activation")), "mlp_forward.modified_input")
             break
 
 
@@ -490,37 +513,37 @@ def _ce_convert(result):
 
 
 def _ce_problem(case, out):
-    """None when (loss, dlogits) are right for this case, else a message naming the mistake."""
+    """None when (loss, dlogits) are right for this case, else (message, mistake id)."""
     logits, y = case.args
     want_loss, want_grad = ref.softmax_cross_entropy(logits.astype(np.float64), y.astype(np.float64))
     loss, grad = out.value["loss"], out.value["dlogits"]
     n, k = logits.shape
     rtol, atol = _tolerance(logits)
     if loss.size != 1:
-        return f"softmax_cross_entropy returned a loss of shape {loss.shape}: return one number, the average over the batch"
+        return f"softmax_cross_entropy returned a loss of shape {loss.shape}: return one number, the average over the batch", "softmax_cross_entropy.loss_not_one_number"
     if grad.shape != logits.shape:
-        return f"softmax_cross_entropy returned dlogits of shape {grad.shape}; expected the logits' shape {logits.shape}"
+        return f"softmax_cross_entropy returned dlogits of shape {grad.shape}; expected the logits' shape {logits.shape}", "softmax_cross_entropy.wrong_dlogits_shape"
     loss = float(loss.reshape(()))
     if not math.isclose(loss, want_loss, rel_tol=max(rtol, 1e-6), abs_tol=max(atol, 1e-9)):  # log(p + eps) is fine
         if math.isfinite(loss) and k > 1 and math.isclose(loss * k, want_loss, rel_tol=1e-6):
-            return "softmax_cross_entropy: the loss is K times too small: you averaged over N*K entries; divide the sum by N"
+            return "softmax_cross_entropy: the loss is K times too small: you averaged over N*K entries; divide the sum by N", "softmax_cross_entropy.loss_divided_by_nk"
         if math.isfinite(loss) and n > 1 and math.isclose(loss, want_loss * n, rel_tol=1e-6):
-            return "softmax_cross_entropy: the loss is N times too large: average over the N samples (divide by N)"
+            return "softmax_cross_entropy: the loss is N times too large: average over the N samples (divide by N)", "softmax_cross_entropy.loss_not_divided_by_n"
         if math.isfinite(loss) and math.isclose(loss, -want_loss, rel_tol=1e-6):
-            return "softmax_cross_entropy: the loss is negative: L = -(1/N) sum y log p"
-        return f"softmax_cross_entropy: wrong loss on '{case.name}': expected {want_loss:.6g}, got {loss:.6g}"
+            return "softmax_cross_entropy: the loss is negative: L = -(1/N) sum y log p", "softmax_cross_entropy.loss_wrong_sign"
+        return f"softmax_cross_entropy: wrong loss on '{case.name}': expected {want_loss:.6g}, got {loss:.6g}", "softmax_cross_entropy.wrong_loss"
     if close(grad, want_grad, rtol, atol):
         return None
     r = ratio(grad, want_grad)
     if r is not None and n > 1 and math.isclose(r, n, rel_tol=1e-6):
-        return "softmax_cross_entropy: dlogits is N times too large: the gradient of the average loss is (p - y) / N"
+        return "softmax_cross_entropy: dlogits is N times too large: the gradient of the average loss is (p - y) / N", "softmax_cross_entropy.dlogits_not_divided_by_n"
     if r is not None and math.isclose(r, 1 / k, rel_tol=1e-6):
-        return "softmax_cross_entropy: dlogits is K times too small: divide p - y by N, not by N*K"
+        return "softmax_cross_entropy: dlogits is K times too small: divide p - y by N, not by N*K", "softmax_cross_entropy.dlogits_divided_by_nk"
     if r is not None and math.isclose(r, -1, rel_tol=1e-6):
-        return "softmax_cross_entropy: dlogits has the wrong sign: it is (p - y) / N"
+        return "softmax_cross_entropy: dlogits has the wrong sign: it is (p - y) / N", "softmax_cross_entropy.dlogits_wrong_sign"
     if close(grad, _softmax(logits.astype(np.float64)) / n, rtol, atol):
-        return "softmax_cross_entropy: subtract the targets: dlogits = (softmax(logits) - y) / N"
-    return f"softmax_cross_entropy: wrong dlogits on '{case.name}': expected {fmt(want_grad)}, got {fmt(grad)}"
+        return "softmax_cross_entropy: subtract the targets: dlogits = (softmax(logits) - y) / N", "softmax_cross_entropy.dlogits_without_target"
+    return f"softmax_cross_entropy: wrong dlogits on '{case.name}': expected {fmt(want_grad)}, got {fmt(grad)}", "softmax_cross_entropy.wrong_dlogits"
 
 
 def _judge_ce(cases, outcomes, report):
@@ -531,17 +554,18 @@ def _judge_ce(cases, outcomes, report):
         expect_ok("softmax_cross_entropy", out, case, returns=dict)
         problem = _ce_problem(case, out)
         if problem:
-            raise Failure(problem)
+            raise Failure(*problem)
     out = outcomes[_CE_LARGE]
     if not out.ok or type(out.value) is not dict or _ce_problem(next(c for c in cases if c.name == _CE_LARGE), out):
         report.deduct(
             1.0,
             "softmax_cross_entropy returns nan/inf or wrong values for logits near +-800 (np.exp overflows there): "
             "subtract each row's max before exponentiating, and take log p = z - max - log(sum(exp(z - max)))",
+            "softmax_cross_entropy.wrong_for_large_logits",
         )
     for case in cases:
         if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("softmax_cross_entropy", case, outcomes[case.name], ("logits", "y")))
+            report.deduct(0.5, mutation_note("softmax_cross_entropy", case, outcomes[case.name], ("logits", "y")), "softmax_cross_entropy.modified_input")
             break
 
 
@@ -617,6 +641,7 @@ def _matches(got, grads):
 
 
 def _backward_mistake(got, x, params, activation, dlogits):
+    """(message, mistake id) for a known mistake that explains the gradients, or None."""
     n = x.shape[0]
     want = _flat(ref.mlp_backward(dlogits, ref.mlp_forward(x, params, activation)[1], params, activation))
     if len(got) == len(want) and all(g.shape == w.shape for g, w in zip(got, want)):
@@ -624,29 +649,31 @@ def _backward_mistake(got, x, params, activation, dlogits):
         if r is not None and n > 1 and math.isclose(r, 1 / n, rel_tol=1e-6):
             return (
                 f"the gradients are {n}x too small: dlogits is already the gradient of the average loss (divided by N), "
-                "so do not divide by N again"
+                "so do not divide by N again",
+                "mlp_backward.divided_by_n_again",
             )
         if r is not None and n > 1 and math.isclose(r, n, rel_tol=1e-6):
-            return f"the gradients are {n}x too large: use dlogits as given (it is already divided by N)"
+            return f"the gradients are {n}x too large: use dlogits as given (it is already divided by N)", "mlp_backward.multiplied_by_n"
         if r is not None and math.isclose(r, -1, rel_tol=1e-6):
-            return "the gradients have the wrong sign: pass dlogits back as it is"
+            return "the gradients have the wrong sign: pass dlogits back as it is", "mlp_backward.wrong_sign"
     variants = [
-        (dict(derivative=lambda z: np.ones_like(z)), "the activation's derivative is missing: multiply delta W^T by f'(z) at every hidden layer"),
-        (dict(bias=np.mean), "the bias gradients are averaged over the batch; sum delta over the rows (axis 0): dlogits already holds the 1/N"),
+        (dict(derivative=lambda z: np.ones_like(z)), "no_activation_derivative", "the activation's derivative is missing: multiply delta W^T by f'(z) at every hidden layer"),
+        (dict(bias=np.mean), "bias_averaged", "the bias gradients are averaged over the batch; sum delta over the rows (axis 0): dlogits already holds the 1/N"),
     ]
     if activation == "tanh":
         variants.append(
             (
                 dict(at_output=True),
+                "derivative_at_activation",
                 "tanh's derivative was taken at the activation a = tanh(z) instead of the pre-activation z: "
                 "use tanh_derivative(z), or 1 - a^2 if you start from a",
             )
         )
     if all(w.shape[0] == w.shape[1] for w, _ in params[1:]):
-        variants.append((dict(transpose=False), "delta goes back through W^T: delta_{l-1} = (delta_l W_l^T) * f'(z_{l-1})"))
-    for kwargs, message in variants:
+        variants.append((dict(transpose=False), "w_not_transposed", "delta goes back through W^T: delta_{l-1} = (delta_l W_l^T) * f'(z_{l-1})"))
+    for kwargs, mistake, message in variants:
         if _matches(got, _backward_variant(x, params, activation, dlogits, **kwargs)):
-            return message
+            return message, f"mlp_backward.{mistake}"
     return None
 
 
@@ -658,24 +685,24 @@ def _judge_mlp_backward(cases, outcomes, report):
             expect_ok("mlp_backward", out, case, returns=dict)
             problem = _backward_problem(case, out)
         except Failure as failure:
-            problem = str(failure)
+            problem = str(failure), failure.mistake
         if problem and case.name == _NO_HIDDEN:
-            no_hidden_failed = problem
+            no_hidden_failed = problem[0]
         elif problem:
-            raise Failure(problem)
+            raise Failure(*problem)
     if no_hidden_failed:
-        report.deduct(1.0, f"mlp_backward fails without hidden layers (params = [(W, b)]): {no_hidden_failed}")
+        report.deduct(1.0, f"mlp_backward fails without hidden layers (params = [(W, b)]): {no_hidden_failed}", "mlp_backward.fails_without_hidden_layers")
     if any(outcomes[case.name].cache_writes for case in cases):
         return  # the backward pass wrote into x or params: Check deducts for that (watch), with its own message
     for case in cases:
         if outcomes[case.name].mutated:
             names = ("x", "params", "activation", "dlogits")
-            report.deduct(1.0, mutation_note("mlp_forward or mlp_backward", case, outcomes[case.name], names))
+            report.deduct(1.0, mutation_note("mlp_forward or mlp_backward", case, outcomes[case.name], names), "mlp_backward.modified_input")
             break
 
 
 def _backward_problem(case, out):
-    """None when the gradients are right on this case, else a message naming the mistake."""
+    """None when the gradients are right on this case, else (message, mistake id)."""
     x, params, activation, dlogits = case.args
     got = [out.value[f"grad/{i}"] for i in range(sum(k.startswith("grad/") for k in out.value))]
     want = _flat(ref.mlp_backward(dlogits, ref.mlp_forward(x, params, activation)[1], params, activation))
@@ -686,34 +713,37 @@ def _backward_problem(case, out):
         if _networks()[case.name]["upstream"] == "loss":
             numeric = _finite_differences(case.name)
             if not all(close(g, fd, 1e-5, 1e-8) for g, fd in zip(got, numeric)):
-                return f"mlp_backward disagrees with finite differences of the loss on '{case.name}'"
+                return f"mlp_backward disagrees with finite differences of the loss on '{case.name}'", "mlp_backward.disagrees_with_finite_differences"
         return None
     logits = out.value.get("logits")
     forward_right = isinstance(logits, np.ndarray) and close(logits, ref.mlp_forward(x, params, activation)[0], 1e-7, 1e-10)
     if not forward_right:
         return (
             f"mlp_backward's gradients are wrong on '{case.name}', where your mlp_forward's logits are wrong too: the "
-            "cache it makes is probably wrong as well; fix mlp_forward first"
+            "cache it makes is probably wrong as well; fix mlp_forward first",
+            "mlp_backward.forward_wrong",
         )
     if len(got) != len(want):
-        return f"mlp_backward returned {len(got) // 2} (dW, db) pairs for a network of {len(want) // 2} layers: one pair per layer"
+        return f"mlp_backward returned {len(got) // 2} (dW, db) pairs for a network of {len(want) // 2} layers: one pair per layer", "mlp_backward.wrong_layer_count"
     pairs = list(zip(got[0::2], got[1::2]))
     if len(pairs) > 1 and _matches(_flat(pairs[::-1]), _pairs(want)):
-        return "mlp_backward: the gradients are in reverse order: return them in the order of params, input layer first"
+        return "mlp_backward: the gradients are in reverse order: return them in the order of params, input layer first", "mlp_backward.reverse_order"
     for i, (g, s) in enumerate(zip(got, shapes)):
         if g.shape != s:
             label = f"{'db' if i % 2 else 'dW'} of layer {i // 2 + 1}"
             hint = " (transposed?)" if g.shape == s[::-1] and len(s) == 2 else ""
+            shape_mistake = "mlp_backward.transposed" if hint else "mlp_backward.wrong_shape"
             if i % 2 and g.shape == (x.shape[0], s[0]):
-                hint = ": sum delta over the batch rows (axis 0)"
-            return f"mlp_backward: {label} has shape {g.shape}, expected {s}{hint} on '{case.name}'"
-    mistake = _backward_mistake(got, x, params, activation, dlogits)
-    if mistake:
-        return f"mlp_backward: {mistake}"
+                hint, shape_mistake = ": sum delta over the batch rows (axis 0)", "mlp_backward.bias_not_summed"
+            return f"mlp_backward: {label} has shape {g.shape}, expected {s}{hint} on '{case.name}'", shape_mistake
+    known = _backward_mistake(got, x, params, activation, dlogits)
+    if known:
+        message, mistake = known
+        return f"mlp_backward: {message}", mistake
     wrong = [i for i, (g, w) in enumerate(zip(got, want)) if not close(g, w, 1e-6, 1e-10)]
     labels = ", ".join(f"{'db' if i % 2 else 'dW'}{i // 2 + 1}" for i in wrong)
     i = wrong[0]
-    return f"mlp_backward: {labels} wrong on '{case.name}'; e.g. expected {fmt(want[i])}, got {fmt(got[i])}"
+    return f"mlp_backward: {labels} wrong on '{case.name}'; e.g. expected {fmt(want[i])}, got {fmt(got[i])}", "mlp_backward.wrong_values"
 
 
 check_mlp_backward = Check(
@@ -757,26 +787,29 @@ def _judge_momentum(cases, outcomes, report):
         rtol, atol = _tolerance(w)
         for step, (g, e) in enumerate(zip(out.value, want)):
             if g.shape != e.shape:
-                raise Failure(f"sgd_momentum_update returned w of shape {g.shape} at step {step + 1}; expected {e.shape}")
+                raise Failure(f"sgd_momentum_update returned w of shape {g.shape} at step {step + 1}; expected {e.shape}", "sgd_momentum_update.wrong_shape")
             if close(g, e, rtol, atol):
                 continue
             plain = w.astype(np.float64) - lr * np.sum(grads[: step + 1], axis=0)
             uphill = _momentum_steps(lambda p, d, c: ref.sgd_momentum_update(p, -d, c), w, grads, dict(config))
             if close(g, uphill[step], rtol, atol):
-                raise Failure("sgd_momentum_update goes uphill: v = momentum * v + learning_rate * dw, then w = w - v")
+                raise Failure("sgd_momentum_update goes uphill: v = momentum * v + learning_rate * dw, then w = w - v", "sgd_momentum_update.uphill")
             if momentum > 0 and close(g, plain, rtol, atol):
                 raise Failure(
                     "sgd_momentum_update moves w by learning_rate * dw only: the velocity is ignored or not carried to "
-                    "the next call. Keep v in config['velocity'] and return that config"
+                    "the next call. Keep v in config['velocity'] and return that config",
+                    "sgd_momentum_update.no_velocity",
                 )
             if step > 0:
                 raise Failure(
                     f"sgd_momentum_update is right on the first step but wrong from step {step + 1} ('{case.name}'): "
-                    "v = momentum * v + learning_rate * dw must use the velocity the previous call returned in config"
+                    "v = momentum * v + learning_rate * dw must use the velocity the previous call returned in config",
+                    "sgd_momentum_update.velocity_not_carried",
                 )
             raise Failure(
                 f"sgd_momentum_update: after one step on '{case.name}' expected w = {fmt(e)}, got {fmt(g)} "
-                "(v = momentum * v + learning_rate * dw; w = w - v)"
+                "(v = momentum * v + learning_rate * dw; w = w - v)",
+                "sgd_momentum_update.wrong_values",
             )
     for case in cases:
         changed = [("w", "dw")[i] for i in outcomes[case.name].mutated if i < 2]  # config is state: updating it is fine
@@ -785,6 +818,7 @@ def _judge_momentum(cases, outcomes, report):
                 0.5,
                 f"sgd_momentum_update changed its input {', '.join(changed)} in place (test input '{case.name}'): "
                 "return a new array (w - v, not w -= v) so the caller's weights change only when it assigns the result",
+                "sgd_momentum_update.modified_input",
             )
             break
 
@@ -810,6 +844,7 @@ def _schedule_cases():
 
 
 def _schedule_mistake(got, initial, epochs, decay_epochs):
+    """(message, mistake id) for a known wrong schedule that gives these rates, or None."""
     def halvings(e, late=0):
         return sum(1 for d in decay_epochs if e >= d + late)
 
@@ -817,31 +852,36 @@ def _schedule_mistake(got, initial, epochs, decay_epochs):
     forms = [
         (
             lambda e: initial * 0.5 ** halvings(e, late=1),
+            "one_epoch_late",
             "the rate is halved one epoch late: epoch e (counted from 0) already uses the halved rate when e is a "
             "decay epoch (e >= d)",
         ),
         (
             lambda e: initial * 0.5 ** halvings(e, late=-1),
+            "one_epoch_early",
             "the rate is halved one epoch early: epochs are counted from 0, and epoch d is the first with the halved rate",
         ),
         (
             lambda e: initial * 0.1 ** halvings(e),
+            "divided_by_10",
             "the rate is divided by 10 at each decay epoch; it is halved (final rate = initial / 4)",
         ),
         (
             lambda e: initial / 2 if halvings(e) else initial,
+            "halved_once",
             "the rate is halved only once; it is halved again at every listed epoch (initial / 4 after two)",
         ),
         (
             lambda e: initial * 0.5 ** max(0, e - first + 1),
+            "halves_every_epoch_after_first_decay",
             "the rate keeps halving every epoch after the first decay epoch; it changes only at the listed epochs",
         ),
-        (lambda e: initial * 0.5**e, "the rate is halved every epoch; it changes only at the listed decay epochs"),
+        (lambda e: initial * 0.5**e, "halves_every_epoch", "the rate is halved every epoch; it changes only at the listed decay epochs"),
     ]
-    for rule, message in forms:
+    for rule, mistake, message in forms:
         rates = np.array([rule(e) for e in range(epochs)], dtype=np.float64)
         if got.shape == (epochs,) and close(got, rates, 1e-9, 0):
-            return message
+            return f"learning_rate: {message}", f"learning_rate.{mistake}"
     return None
 
 
@@ -851,17 +891,18 @@ def _judge_learning_rate(cases, outcomes, report):
         expect_ok("learning_rate", out, case, returns=tuple)
         initial, epochs, decay_epochs = case.args
         if any(v.size != 1 for v in out.value):
-            raise Failure("learning_rate returned an array; return one number, the rate for that epoch")
+            raise Failure("learning_rate returned an array; return one number, the rate for that epoch", "learning_rate.not_one_number")
         got = np.array([float(v.reshape(())) for v in out.value])
         want = np.array(_rates_by_epoch(ref.learning_rate, *case.args))
         if close(got, want, 1e-9, 0):
             continue
-        mistake = _schedule_mistake(got, initial, epochs, decay_epochs)
-        if mistake:
-            raise Failure(f"learning_rate: {mistake}")
+        known = _schedule_mistake(got, initial, epochs, decay_epochs)
+        if known:
+            raise Failure(*known)
         raise Failure(
             f"learning_rate on '{case.name}' gave, epoch by epoch, {fmt(got, 6)}; expected {fmt(want, 6)} "
-            "(the initial rate halved once for every decay epoch d <= epoch; use the decay_epochs argument)"
+            "(the initial rate halved once for every decay epoch d <= epoch; use the decay_epochs argument)",
+            "learning_rate.wrong_values",
         )
 
 
@@ -998,27 +1039,28 @@ def _judge_train(cases, outcomes, report):
         sizes = [784, *settings["hidden"], 10]
         shapes = [s for a, b in zip(sizes[:-1], sizes[1:]) for s in ((a, b), (b,))]
         if len(flat) != len(shapes):
-            raise Failure(f"train returned {len(flat) // 2} layers for hidden={settings['hidden']}; expected {len(shapes) // 2}")
+            raise Failure(f"train returned {len(flat) // 2} layers for hidden={settings['hidden']}; expected {len(shapes) // 2}", "train.wrong_layer_count")
         flat = [_bias_as(a, s) if i % 2 else a for i, (a, s) in enumerate(zip(flat, shapes))]
         for i, (a, s) in enumerate(zip(flat, shapes)):
             if a.shape != s:
-                raise Failure(f"train returned a {'b' if i % 2 else 'W'} of layer {i // 2 + 1} of shape {a.shape}; expected {s}")
+                raise Failure(f"train returned a {'b' if i % 2 else 'W'} of layer {i // 2 + 1} of shape {a.shape}; expected {s}", "train.wrong_shape")
         history = {k: got[f"history/{k}"] for k in _HISTORY_KEYS}
         for key, values in history.items():
             if values.shape != (epochs,):
-                raise Failure(f"train's history['{key}'] has {values.size} entries for {epochs} epochs: one per epoch")
+                raise Failure(f"train's history['{key}'] has {values.size} entries for {epochs} epochs: one per epoch", "train.history_wrong_length")
         if not all(np.all(np.isfinite(a)) for a in flat):
-            raise Failure("train returned parameters with nan/inf: training diverged (check mlp_backward and the update)")
+            raise Failure("train returned parameters with nan/inf: training diverged (check mlp_backward and the update)", "train.diverged")
         accuracy = _validation_accuracy(_pairs(flat), val_pixels, val_labels, settings["activation"])
         if accuracy < _MIN_ACCURACY:
             raise Failure(
                 f"after {epochs} epochs on 1,000 MNIST images ({settings['activation']}, hidden {settings['hidden']}, lr "
                 f"{lr:g}, batch {settings['batch_size']}, momentum {settings['momentum']}) the trained network is right on "
                 f"{accuracy:.1%} of 1,000 other images; a correct implementation reaches {_MIN_ACCURACY:.0%} or more. "
-                "Check that every minibatch updates every layer with momentum, from gradients of the average loss"
+                "Check that every minibatch updates every layer with momentum, from gradients of the average loss",
+                "train.low_accuracy",
             )
         if not history["train_loss"][-1] < history["train_loss"][0]:
-            raise Failure("train's history['train_loss'] does not go down: record each epoch's average minibatch loss")
+            raise Failure("train's history['train_loss'] does not go down: record each epoch's average minibatch loss", "train.loss_not_decreasing")
         want_rates = np.array([ref.learning_rate(lr, e, settings["decay_epochs"]) for e in range(epochs)])
         if not close(history["lr"], want_rates, 1e-9, 0):
             deductions.setdefault(
@@ -1043,8 +1085,9 @@ def _judge_train(cases, outcomes, report):
                     "initial weights, every epoch's shuffle) from np.random.default_rng(seed)",
                 )
     amounts = {"lr": 1.0, "val_acc": 0.5, "seed": 0.5}
+    mistakes = {"lr": "train.wrong_lr_history", "val_acc": "train.wrong_val_acc_history", "seed": "train.not_reproducible"}
     for key, message in deductions.items():
-        report.deduct(amounts[key], message)
+        report.deduct(amounts[key], message, mistakes[key])
 
 
 check_train = Check("train", POINTS["train"], _train_cases, _judge_train, _train_convert)

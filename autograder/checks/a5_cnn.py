@@ -23,7 +23,7 @@ import numpy as np
 from ..reference import a5_cnn as ref
 from ..reference import a5_naive as naive
 from ..reference.a2_backprop import numerical_gradient
-from ._core import Case, Check, Failure, Outcome, expect_ok, fmt, mutation_note, shippable, watch_backward
+from ._core import Case, Check, Failure, Outcome, error_mistake, expect_ok, fmt, mutation_note, shippable, watch_backward
 
 POINTS = {
     "tf_padding": 1,
@@ -92,7 +92,7 @@ def _first_mutation(name, cases, outcomes, arg_names, report, points=0.5, only=N
         if any(only is None or i in only for i in outcome.mutated):
             if only is not None:
                 outcome = Outcome(value=outcome.value, mutated=tuple(i for i in outcome.mutated if i in only))
-            report.deduct(points, mutation_note(name, case, outcome, arg_names))
+            report.deduct(points, mutation_note(name, case, outcome, arg_names), f"{name}.modified_input")
             return
 
 
@@ -100,13 +100,13 @@ def _returned(name, outcome, case, hint=""):
     """The plain value of a driver's call. Drivers return {"returned ...": []} when the student's function
     returned something other than the tuple it must return, and the key says what. `hint` follows an error."""
     if not outcome.ok:
-        raise Failure(f"{name} {outcome.error} (on test input '{case.name}'){hint}")
+        raise Failure(f"{name} {outcome.error} (on test input '{case.name}'){hint}", error_mistake(name, outcome.error))
     if isinstance(outcome.value, dict):
         for key in outcome.value:
             if key.startswith("returned "):
-                raise Failure(f"{name} {key} (on test input '{case.name}')")
+                raise Failure(f"{name} {key} (on test input '{case.name}')", f"{name}.wrong_return")
             if key.startswith("its forward pass returned "):
-                raise Failure(f"{name}: {key} (on test input '{case.name}')")
+                raise Failure(f"{name}: {key} (on test input '{case.name}')", f"{name}.forward_wrong_return")
     return outcome.value
 
 
@@ -174,18 +174,19 @@ def _judge_tf_padding(cases, outcomes, report):
         where = f"size {size}, window {k}, stride {stride}, {padding}"
         if padding == "VALID":
             if before or after:
-                raise Failure(f"tf_padding({where}) gave padding ({before}, {after}): VALID means no padding at all")
-            raise Failure(f"tf_padding({where}) gave out = {out}; VALID: out = ceil((size - k + 1) / stride) = {want[0]}")
+                raise Failure(f"tf_padding({where}) gave padding ({before}, {after}): VALID means no padding at all", "tf_padding.valid_padded")
+            raise Failure(f"tf_padding({where}) gave out = {out}; VALID: out = ceil((size - k + 1) / stride) = {want[0]}", "tf_padding.valid_wrong_out")
         if out != want[0]:
-            raise Failure(f"tf_padding({where}) gave out = {out}; SAME: out = ceil(size / stride) = {want[0]}")
+            raise Failure(f"tf_padding({where}) gave out = {out}; SAME: out = ceil(size / stride) = {want[0]}", "tf_padding.same_wrong_out")
         if (before, after) == want[::-1][:2]:
-            raise Failure(f"tf_padding({where}) gave ({before}, {after}), expected {want[1:]}: {SAME_NOTE}")
+            raise Failure(f"tf_padding({where}) gave ({before}, {after}), expected {want[1:]}: {SAME_NOTE}", "tf_padding.same_padding_swapped")
         if before + after != want[1] + want[2]:
             raise Failure(
                 f"tf_padding({where}) pads {before + after} in total, expected {want[1] + want[2]}: "
-                "pad_total = max((out - 1) * stride + k - size, 0)"
+                "pad_total = max((out - 1) * stride + k - size, 0)",
+                "tf_padding.wrong_pad_total",
             )
-        raise Failure(f"tf_padding({where}) gave {(out, before, after)}, expected {want}")
+        raise Failure(f"tf_padding({where}) gave {(out, before, after)}, expected {want}", "tf_padding.wrong_values")
 
 
 # -------------------------------------------------------------------------------------- convolution
@@ -225,27 +226,28 @@ def _pad(x, top, bottom, left, right):
 
 
 def _conv_variants(x, w, b, stride, padding):
-    """{message: output} of mistakes in conv2d_forward."""
+    """{(message, mistake): output} of mistakes in conv2d_forward; the mistake's id is "conv2d_forward.<mistake>"."""
     kh, kw, c_in, c_out = w.shape
     want = naive.conv2d_forward(x, w, b, stride, padding)[0]
     _, top, bottom = ref.tf_padding(x.shape[1], kh, stride, padding)
     _, left, right = ref.tf_padding(x.shape[2], kw, stride, padding)
     variants = {}
     if (top, left) != (bottom, right):
-        variants[f"SAME padding on the wrong side: {SAME_NOTE} (pad_top = pad_total // 2)"] = naive.conv2d_forward(
+        variants[(f"SAME padding on the wrong side: {SAME_NOTE} (pad_top = pad_total // 2)", "padding_on_wrong_side")] = naive.conv2d_forward(
             _pad(x, bottom, top, right, left), w, b, stride, "VALID"
         )[0]
     if padding == "SAME":
-        variants[
+        variants[(
             "SAME padding of k // 2 on every side is right only for odd kernels and stride 1: "
-            "pad_total = max((out - 1) * stride + k - in, 0), pad_top = pad_total // 2, the rest at the bottom"
-        ] = naive.conv2d_forward(_pad(x, kh // 2, kh // 2, kw // 2, kw // 2), w, b, stride, "VALID")[0]
-    variants["the bias b is missing: add b[c_out] to every output"] = want - b
-    variants["the kernel is flipped: tf.nn.conv2d is a cross-correlation, use w[i, j] as it is"] = naive.conv2d_forward(
+            "pad_total = max((out - 1) * stride + k - in, 0), pad_top = pad_total // 2, the rest at the bottom",
+            "padding_k_over_2",
+        )] = naive.conv2d_forward(_pad(x, kh // 2, kh // 2, kw // 2, kw // 2), w, b, stride, "VALID")[0]
+    variants[("the bias b is missing: add b[c_out] to every output", "no_bias")] = want - b
+    variants[("the kernel is flipped: tf.nn.conv2d is a cross-correlation, use w[i, j] as it is", "kernel_flipped")] = naive.conv2d_forward(
         x, w[::-1, ::-1], b, stride, padding
     )[0]
     if c_in == c_out:
-        variants["channel order: filters are HWIO, w[kh, kw, c_in, c_out]; you swapped c_in and c_out"] = (
+        variants[("channel order: filters are HWIO, w[kh, kw, c_in, c_out]; you swapped c_in and c_out", "channels_swapped")] = (
             naive.conv2d_forward(x, w.transpose(0, 1, 3, 2), b, stride, padding)[0]
         )
     return variants
@@ -275,11 +277,11 @@ def _judge_conv2d_forward(cases, outcomes, report):
         if _agree(got, want):
             continue
         if got.shape != want.shape:
-            raise Failure(f"conv2d_forward {_shape_hint(got, want, stride, padding)} on '{case.name}'")
-        for message, value in _conv_variants(x, w, b, stride, padding).items():
+            raise Failure(f"conv2d_forward {_shape_hint(got, want, stride, padding)} on '{case.name}'", "conv2d_forward.wrong_shape")
+        for (message, mistake), value in _conv_variants(x, w, b, stride, padding).items():
             if value.shape == got.shape and _agree(got, value):
-                raise Failure(f"conv2d_forward: {message} (test input '{case.name}')")
-        raise Failure(f"conv2d_forward is wrong on '{case.name}': expected {fmt(want)}, got {fmt(got)}")
+                raise Failure(f"conv2d_forward: {message} (test input '{case.name}')", f"conv2d_forward.{mistake}")
+        raise Failure(f"conv2d_forward is wrong on '{case.name}': expected {fmt(want)}, got {fmt(got)}", "conv2d_forward.wrong_values")
     _first_mutation("conv2d_forward", cases, outcomes, _CONV_ARGS, report)
 
 
@@ -303,9 +305,9 @@ def _conv_dx_variants(x, w, b, stride, padding, dout):
     h, wd = x.shape[1:3]
     variants = {}
     if (top, left) != (bottom, right):
-        variants[f"dx is cropped out of the padded gradient at the wrong offset: {SAME_NOTE}, so crop "
-                 "dx_padded[:, pad_top:pad_top + H, pad_left:pad_left + W]"] = dxp[:, bottom : bottom + h, right : right + wd]
-    variants["dx uses the kernel flipped: send dout * w[i, j] back to the cell the forward pass read"] = naive.conv2d_backward(
+        variants[(f"dx is cropped out of the padded gradient at the wrong offset: {SAME_NOTE}, so crop "
+                  "dx_padded[:, pad_top:pad_top + H, pad_left:pad_left + W]", "dx_cropped_at_wrong_offset")] = dxp[:, bottom : bottom + h, right : right + wd]
+    variants[("dx uses the kernel flipped: send dout * w[i, j] back to the cell the forward pass read", "dx_kernel_flipped")] = naive.conv2d_backward(
         dout, naive.conv2d_forward(xp, w[::-1, ::-1], b, stride, "VALID")[1]
     )[0][:, top : top + h, left : left + wd]
     return variants
@@ -316,12 +318,13 @@ def _judge_conv2d_backward(cases, outcomes, report):
         value = _returned("conv2d_backward", outcomes[case.name], case, _CONV_HINT)
         dout, x, w, b, stride, padding = case.args
         if not isinstance(value, tuple) or len(value) != 4:
-            raise Failure(f"conv2d_backward must return three gradients (dx, dw, db); got {len(value) - 1} on '{case.name}'")
+            raise Failure(f"conv2d_backward must return three gradients (dx, dw, db); got {len(value) - 1} on '{case.name}'", "conv2d_backward.wrong_return")
         out, dx, dw, db = value
         if not _agree(out, naive.conv2d_forward(x, w, b, stride, padding)[0]):
             raise Failure(
                 f"conv2d_backward is checked with the cache of your conv2d_forward, which is wrong on '{case.name}': "
-                "fix conv2d_forward first"
+                "fix conv2d_forward first",
+                "conv2d_backward.forward_wrong",
             )
         want_dx, want_dw, want_db = _conv_expected(case.name)
         if db.shape == (1, b.size) or db.shape == (1, 1, 1, b.size):
@@ -331,27 +334,28 @@ def _judge_conv2d_backward(cases, outcomes, report):
         where = f"(test input '{case.name}', checked against finite differences of the forward pass)"
         if not _agree(db, want_db, GRAD_TOL):
             if db.shape != b.shape:
-                raise Failure(f"conv2d_backward: db has shape {db.shape}, expected {b.shape}: sum dout over N, H and W {where}")
+                raise Failure(f"conv2d_backward: db has shape {db.shape}, expected {b.shape}: sum dout over N, H and W {where}", "conv2d_backward.db_wrong_shape")
             if _agree(db, want_db / dout.shape[0], GRAD_TOL):
-                raise Failure(f"conv2d_backward: db is divided by the batch size: sum dout over N, H and W, no mean {where}")
-            raise Failure(f"conv2d_backward: db is wrong: it is the sum of dout over N, H and W {where}")
+                raise Failure(f"conv2d_backward: db is divided by the batch size: sum dout over N, H and W, no mean {where}", "conv2d_backward.db_divided_by_n")
+            raise Failure(f"conv2d_backward: db is wrong: it is the sum of dout over N, H and W {where}", "conv2d_backward.db_wrong")
         if not _agree(dw, want_dw, GRAD_TOL):
             if dw.shape != w.shape:
-                raise Failure(f"conv2d_backward: dw has shape {dw.shape}, expected the filters' {w.shape} (HWIO) {where}")
+                raise Failure(f"conv2d_backward: dw has shape {dw.shape}, expected the filters' {w.shape} (HWIO) {where}", "conv2d_backward.dw_wrong_shape")
             if _agree(dw, want_dw / x.shape[0], GRAD_TOL):
-                raise Failure(f"conv2d_backward: dw is divided by the batch size: sum over the batch, no mean {where}")
+                raise Failure(f"conv2d_backward: dw is divided by the batch size: sum over the batch, no mean {where}", "conv2d_backward.dw_divided_by_n")
             if _agree(dw, want_dw[::-1, ::-1], GRAD_TOL):
-                raise Failure(f"conv2d_backward: dw is flipped: dw[i, j] collects dout times the input cell that w[i, j] met {where}")
-            raise Failure(f"conv2d_backward: dw is wrong {where}: expected {fmt(want_dw)}, got {fmt(dw)}")
+                raise Failure(f"conv2d_backward: dw is flipped: dw[i, j] collects dout times the input cell that w[i, j] met {where}", "conv2d_backward.dw_flipped")
+            raise Failure(f"conv2d_backward: dw is wrong {where}: expected {fmt(want_dw)}, got {fmt(dw)}", "conv2d_backward.dw_wrong")
         if dx.shape != x.shape:
             raise Failure(
                 f"conv2d_backward: dx has shape {dx.shape} but x has {x.shape}: the gradient with respect to the "
-                f"padded input must be cropped back to x (remove the padding) {where}"
+                f"padded input must be cropped back to x (remove the padding) {where}",
+                "conv2d_backward.dx_not_cropped",
             )
-        for message, variant in _conv_dx_variants(x, w, b, stride, padding, dout).items():
+        for (message, mistake), variant in _conv_dx_variants(x, w, b, stride, padding, dout).items():
             if _agree(dx, variant, GRAD_TOL):
-                raise Failure(f"conv2d_backward: {message} {where}")
-        raise Failure(f"conv2d_backward: dx is wrong {where}: expected {fmt(want_dx)}, got {fmt(dx)}")
+                raise Failure(f"conv2d_backward: {message} {where}", f"conv2d_backward.{mistake}")
+        raise Failure(f"conv2d_backward: dx is wrong {where}: expected {fmt(want_dx)}, got {fmt(dx)}", "conv2d_backward.dx_wrong")
     _first_mutation("conv2d_backward", cases, outcomes, ("dout", *_CONV_ARGS), report, only=(0,))
 
 
@@ -386,8 +390,14 @@ def _judge_relu_forward(cases, outcomes, report):
         if _agree(got, want):
             continue
         if got.shape != want.shape:
-            raise Failure(f"relu_forward returned shape {got.shape} for x of shape {x.shape}")
-        raise Failure(f"relu_forward is wrong on '{case.name}': max(x, 0) elementwise; expected {fmt(want)}, got {fmt(got)}")
+            raise Failure(f"relu_forward returned shape {got.shape} for x of shape {x.shape}", "relu_forward.wrong_shape")
+        if np.any(got[x < 0] < 0):
+            raise Failure(
+                f"relu_forward returned negative values for negative x (test input '{case.name}'): relu(x) = max(x, 0) "
+                "is never negative (a leaky ReLU is another function)",
+                "relu_forward.negative_values",
+            )
+        raise Failure(f"relu_forward is wrong on '{case.name}': max(x, 0) elementwise; expected {fmt(want)}, got {fmt(got)}", "relu_forward.wrong_values")
     _first_mutation("relu_forward", cases, outcomes, ("x",), report)
 
 
@@ -400,23 +410,23 @@ def _judge_relu_backward(cases, outcomes, report):
         value = _returned("relu_backward", outcomes[case.name], case)
         dout, x = case.args
         if not isinstance(value, tuple) or len(value) != 2:
-            raise Failure(f"relu_backward must return one array, dx; got {len(value) - 1} values")
+            raise Failure(f"relu_backward must return one array, dx; got {len(value) - 1} values", "relu_backward.wrong_return")
         out, dx = value
         if not _agree(out, np.maximum(x, 0)):
-            raise Failure(f"relu_backward is checked with the cache of your relu_forward, which is wrong on '{case.name}': fix relu_forward first")
+            raise Failure(f"relu_backward is checked with the cache of your relu_forward, which is wrong on '{case.name}': fix relu_forward first", "relu_backward.forward_wrong")
         want = dout * (x > 0)
         if _agree(dx, want):
             continue
         if case.name == _RELU_ZEROS and _agree(dx, dout * (x >= 0)):
-            report.deduct(0.5, "relu_backward passes the gradient where x == 0: the derivative at 0 is taken as 0 (use x > 0)")
+            report.deduct(0.5, "relu_backward passes the gradient where x == 0: the derivative at 0 is taken as 0 (use x > 0)", "relu_backward.gradient_at_zero")
             continue
         if dx.shape != x.shape:
-            raise Failure(f"relu_backward: dx has shape {dx.shape}, expected x's {x.shape}")
+            raise Failure(f"relu_backward: dx has shape {dx.shape}, expected x's {x.shape}", "relu_backward.wrong_shape")
         if _agree(dx, dout * np.maximum(x, 0)):
-            raise Failure("relu_backward multiplies dout by relu(x); multiply by the 0/1 mask (x > 0)")
+            raise Failure("relu_backward multiplies dout by relu(x); multiply by the 0/1 mask (x > 0)", "relu_backward.multiplied_by_relu")
         if _agree(dx, dout * (dout > 0)) or _agree(dx, np.maximum(dout, 0)):
-            raise Failure("relu_backward masks with the sign of dout; the mask is where the forward's input was positive")
-        raise Failure(f"relu_backward is wrong on '{case.name}': dx = dout where x > 0, else 0")
+            raise Failure("relu_backward masks with the sign of dout; the mask is where the forward's input was positive", "relu_backward.mask_from_dout")
+        raise Failure(f"relu_backward is wrong on '{case.name}': dx = dout where x > 0, else 0", "relu_backward.wrong_values")
     _first_mutation("relu_backward", cases, outcomes, ("dout", "x"), report, only=(0,))
 
 
@@ -472,13 +482,14 @@ _WRONG_AXES = "wrong axis for the batch-norm moments: one mean and one variance 
 
 
 def _bn_variants(x):
+    """{(message, mistake): y} of mistakes in batch_norm_forward; the mistake's id is "batch_norm_forward.<mistake>"."""
     return {
-        f"{_WRONG_AXES} (axes 0, 1, 2); you averaged over the batch axis only": _bn_normalise(x, (0,)),
-        f"{_WRONG_AXES} (axes 0, 1, 2); you averaged over H and W of each sample": _bn_normalise(x, (1, 2)),
-        f"{_WRONG_AXES} (axes 0, 1, 2); you averaged over the channels": _bn_normalise(x, (3,)),
-        f"{_WRONG_AXES} (axes 0, 1, 2); you took one mean and variance of the whole batch": _bn_normalise(x, (0, 1, 2, 3)),
-        "use the biased variance (divide by the count, as tf.nn.moments), not ddof=1": _bn_normalise(x, (0, 1, 2), ddof=1),
-        "epsilon goes inside the square root: (x - mean) / sqrt(var + eps)": _bn_normalise(x, (0, 1, 2), eps_outside=True),
+        (f"{_WRONG_AXES} (axes 0, 1, 2); you averaged over the batch axis only", "batch_axis_only"): _bn_normalise(x, (0,)),
+        (f"{_WRONG_AXES} (axes 0, 1, 2); you averaged over H and W of each sample", "per_sample"): _bn_normalise(x, (1, 2)),
+        (f"{_WRONG_AXES} (axes 0, 1, 2); you averaged over the channels", "over_channels"): _bn_normalise(x, (3,)),
+        (f"{_WRONG_AXES} (axes 0, 1, 2); you took one mean and variance of the whole batch", "whole_batch"): _bn_normalise(x, (0, 1, 2, 3)),
+        ("use the biased variance (divide by the count, as tf.nn.moments), not ddof=1", "unbiased_variance"): _bn_normalise(x, (0, 1, 2), ddof=1),
+        ("epsilon goes inside the square root: (x - mean) / sqrt(var + eps)", "eps_outside_sqrt"): _bn_normalise(x, (0, 1, 2), eps_outside=True),
     }
 
 
@@ -493,11 +504,11 @@ def _judge_batch_norm_forward(cases, outcomes, report):
             want, cache = naive.batch_norm_forward(x)
             if not _agree(y, want):
                 if y.shape != x.shape:
-                    raise Failure(f"batch_norm_forward returned y of shape {y.shape} for x of shape {x.shape}")
-                for message, variant in _bn_variants(x).items():
+                    raise Failure(f"batch_norm_forward returned y of shape {y.shape} for x of shape {x.shape}", "batch_norm_forward.wrong_shape")
+                for (message, mistake), variant in _bn_variants(x).items():
                     if _agree(y, variant):
-                        raise Failure(f"batch_norm_forward (training): {message} (test input '{case.name}')")
-                raise Failure(f"batch_norm_forward (training) is wrong on '{case.name}': expected {fmt(want)}, got {fmt(y)}")
+                        raise Failure(f"batch_norm_forward (training): {message} (test input '{case.name}')", f"batch_norm_forward.{mistake}")
+                raise Failure(f"batch_norm_forward (training) is wrong on '{case.name}': expected {fmt(want)}, got {fmt(y)}", "batch_norm_forward.wrong_values")
             batch_mean, batch_var = cache["mean"], cache["var"]
             want_mean = momentum * running["mean"] + (1 - momentum) * batch_mean
             want_var = momentum * running["var"] + (1 - momentum) * batch_var
@@ -521,11 +532,14 @@ def _judge_batch_norm_forward(cases, outcomes, report):
                                                   "not with the batch's own moments")
                 else:
                     raise Failure(f"batch_norm_forward (inference) is wrong on '{case.name}': (x - running mean) / "
-                                  f"sqrt(running var + eps); expected {fmt(want)}, got {fmt(y)}")
+                                  f"sqrt(running var + eps); expected {fmt(want)}, got {fmt(y)}", "batch_norm_forward.wrong_inference")
             if not (_agree(new_mean, running["mean"]) and _agree(new_var, running["var"])):
                 deductions["inference update"] = (0.5, "inference mode must return the running averages unchanged")
-    for points, message in deductions.values():
-        report.deduct(points, f"batch_norm_forward: {message}")
+    mistakes = {"stale": "running_not_updated", "momentum": "pytorch_momentum", "unbiased": "unbiased_running_var",
+                "running": "wrong_running_averages", "inference": "batch_moments_at_inference",
+                "inference update": "running_changed_at_inference"}
+    for key, (points, message) in deductions.items():
+        report.deduct(points, f"batch_norm_forward: {message}", f"batch_norm_forward.{mistakes[key]}")
     _first_mutation("batch_norm_forward", cases, outcomes, ("x", "running", "training", "momentum"), report)
 
 
@@ -545,41 +559,43 @@ def _judge_batch_norm_backward(cases, outcomes, report):
         value = _returned("batch_norm_backward", outcomes[case.name], case)
         dout, x, running, training = case.args[:4]
         if not isinstance(value, tuple) or len(value) != 2:
-            raise Failure(f"batch_norm_backward must return one array, dx; got {len(value) - 1} values")
+            raise Failure(f"batch_norm_backward must return one array, dx; got {len(value) - 1} values", "batch_norm_backward.wrong_return")
         y, dx = value
         want_y = naive.batch_norm_forward(x)[0] if training else naive.batch_norm_inference(x, running["mean"], running["var"])
         if not _agree(y, want_y):
             raise Failure(
                 f"batch_norm_backward is checked with the cache of your batch_norm_forward, which is wrong on "
-                f"'{case.name}': fix batch_norm_forward first"
+                f"'{case.name}': fix batch_norm_forward first",
+                "batch_norm_backward.forward_wrong",
             )
         want = _bn_expected(case.name)
         if _agree(dx, want, GRAD_TOL):
             continue
         where = f"(test input '{case.name}', checked against finite differences of the forward pass)"
         if dx.shape != x.shape:
-            raise Failure(f"batch_norm_backward: dx has shape {dx.shape}, expected x's {x.shape}")
+            raise Failure(f"batch_norm_backward: dx has shape {dx.shape}, expected x's {x.shape}", "batch_norm_backward.wrong_shape")
         if not training:
             inv_std = 1 / np.sqrt(running["var"] + ref.BN_EPSILON)
             xhat = (x - running["mean"]) * inv_std
             if _agree(dx, inv_std * (dout - dout.mean(axis=(0, 1, 2)) - xhat * (dout * xhat).mean(axis=(0, 1, 2))), GRAD_TOL):
                 report.deduct(1, "batch_norm_backward: in inference mode the normaliser is a constant, so dx = dout / "
-                                 "sqrt(running var + eps); you used the training-mode formula")
+                                 "sqrt(running var + eps); you used the training-mode formula", "batch_norm_backward.training_formula_at_inference")
                 continue
-            raise Failure(f"batch_norm_backward (inference) is wrong {where}: dx = dout / sqrt(running var + eps)")
+            raise Failure(f"batch_norm_backward (inference) is wrong {where}: dx = dout / sqrt(running var + eps)", "batch_norm_backward.wrong_inference")
         inv_std = 1 / np.sqrt(x.var(axis=(0, 1, 2)) + ref.BN_EPSILON)
         xhat = naive.batch_norm_forward(x)[0]
         if _agree(dx, dout * inv_std, GRAD_TOL):
             raise Failure(
                 "batch_norm_backward treats the batch mean and variance as constants, but they depend on x too: "
-                f"dx = inv_std * (dout - mean(dout) - xhat * mean(dout * xhat)), means over N, H and W {where}"
+                f"dx = inv_std * (dout - mean(dout) - xhat * mean(dout * xhat)), means over N, H and W {where}",
+                "batch_norm_backward.moments_as_constants",
             )
         if _agree(dx, inv_std * (dout - dout.mean(axis=(0, 1, 2))), GRAD_TOL):
-            raise Failure(f"batch_norm_backward is missing the variance's term, - xhat * mean(dout * xhat) {where}")
+            raise Failure(f"batch_norm_backward is missing the variance's term, - xhat * mean(dout * xhat) {where}", "batch_norm_backward.no_variance_term")
         wrong_axes = inv_std * (dout - dout.mean(axis=0) - xhat * (dout * xhat).mean(axis=0))
         if _agree(dx, wrong_axes, GRAD_TOL):
-            raise Failure(f"batch_norm_backward: {_WRONG_AXES}: the means in dx are over N, H and W too {where}")
-        raise Failure(f"batch_norm_backward is wrong {where}: expected {fmt(want)}, got {fmt(dx)}")
+            raise Failure(f"batch_norm_backward: {_WRONG_AXES}: the means in dx are over N, H and W too {where}", "batch_norm_backward.wrong_axes")
+        raise Failure(f"batch_norm_backward is wrong {where}: expected {fmt(want)}, got {fmt(dx)}", "batch_norm_backward.wrong_values")
     _first_mutation("batch_norm_backward", cases, outcomes, ("dout", "x", "running", "training", "momentum"), report, only=(0,))
 
 
@@ -623,14 +639,14 @@ def _pool_variants(x, size, stride, padding):
     _, left, right = ref.tf_padding(x.shape[2], size, stride, padding)
     variants = {}
     if top + bottom + left + right:
-        variants["SAME padding for max pooling is -inf (a padded cell must never be the maximum); with zeros, "
-                 "a pad wins over windows of negative values"] = naive.max_pool_forward(
+        variants[("SAME padding for max pooling is -inf (a padded cell must never be the maximum); with zeros, "
+                  "a pad wins over windows of negative values", "zero_padding")] = naive.max_pool_forward(
             _pad(x, top, bottom, left, right), size, stride, "VALID")[0]
     if (top, left) != (bottom, right):
-        variants[f"SAME padding on the wrong side: {SAME_NOTE}"] = naive.max_pool_forward(
+        variants[(f"SAME padding on the wrong side: {SAME_NOTE}", "padding_on_wrong_side")] = naive.max_pool_forward(
             np.pad(x, ((0, 0), (bottom, top), (right, left), (0, 0)), constant_values=-np.inf), size, stride, "VALID")[0]
     if padding == "SAME":
-        variants["SAME pooling keeps the last, partial window: out = ceil(in / stride) (TF pads at the bottom/right)"] = (
+        variants[("SAME pooling keeps the last, partial window: out = ceil(in / stride) (TF pads at the bottom/right)", "partial_window_dropped")] = (
             naive.max_pool_forward(x, size, stride, "VALID")[0]
         )
     return variants
@@ -647,14 +663,14 @@ def _judge_max_pool_forward(cases, outcomes, report):
         want = naive.max_pool_forward(x, size, stride, padding)[0]
         if _agree(got, want):
             continue
-        for message, value in _pool_variants(x, size, stride, padding).items():
+        for (message, mistake), value in _pool_variants(x, size, stride, padding).items():
             if value.shape == got.shape and _agree(got, value):
-                raise Failure(f"max_pool_forward: {message} (test input '{case.name}')")
+                raise Failure(f"max_pool_forward: {message} (test input '{case.name}')", f"max_pool_forward.{mistake}")
         if got.shape != want.shape:
-            raise Failure(f"max_pool_forward {_shape_hint(got, want, stride, padding)} on '{case.name}'")
+            raise Failure(f"max_pool_forward {_shape_hint(got, want, stride, padding)} on '{case.name}'", "max_pool_forward.wrong_shape")
         if _agree(got, np.broadcast_to(want.max(axis=3, keepdims=True), want.shape)):
-            raise Failure("max_pool_forward takes the maximum over the channels too: pool each channel on its own (over H and W)")
-        raise Failure(f"max_pool_forward is wrong on '{case.name}': expected {fmt(want)}, got {fmt(got)}")
+            raise Failure("max_pool_forward takes the maximum over the channels too: pool each channel on its own (over H and W)", "max_pool_forward.over_channels")
+        raise Failure(f"max_pool_forward is wrong on '{case.name}': expected {fmt(want)}, got {fmt(got)}", "max_pool_forward.wrong_values")
     _first_mutation("max_pool_forward", cases, outcomes, ("x", "size", "stride", "padding"), report)
 
 
@@ -673,7 +689,7 @@ def _pool_expected(name):
 
 def _tie_verdict(x, size, dout, dx):
     """None when every window of the tiling (stride == size, sizes divisible) sends its whole gradient to exactly
-    one of its maxima, else a message naming what happened."""
+    one of its maxima, else (message, mistake) naming what happened (the id is "max_pool_backward.<mistake>")."""
     n, h, w, c = x.shape
     tiles = lambda a: a.reshape(n, h // size, size, w // size, size, c).transpose(0, 1, 3, 5, 2, 4).reshape(n, h // size, w // size, c, -1)
     xt, gt = tiles(x), tiles(dx)
@@ -685,12 +701,12 @@ def _tie_verdict(x, size, dout, dx):
     if np.all(to_max & (receivers == 1) & total):
         return None
     if np.any(tied & (receivers > 1) & np.all(np.isclose(gt, np.where(is_max, dout[..., None], 0)), axis=-1)):
-        return "the gradient is sent to every tied maximum of a window; it must go to ONE of them (e.g. the first, np.argmax)"
+        return "the gradient is sent to every tied maximum of a window; it must go to ONE of them (e.g. the first, np.argmax)", "every_tied_max"
     if np.any(tied & (receivers > 1) & total):
-        return "the gradient of a window is split among its tied maxima; send all of it to ONE of them (e.g. the first)"
+        return "the gradient of a window is split among its tied maxima; send all of it to ONE of them (e.g. the first)", "split_among_ties"
     if not np.all(to_max):
-        return "gradient reaches cells that are not the maximum of their window"
-    return "each window's gradient must go, whole, to exactly one of its maxima"
+        return "gradient reaches cells that are not the maximum of their window", "gradient_to_non_max"
+    return "each window's gradient must go, whole, to exactly one of its maxima", "wrong_tie_gradient"
 
 
 def _pool_overwriting(x, size, stride, padding, dout):
@@ -708,28 +724,30 @@ def _judge_max_pool_backward(cases, outcomes, report):
         value = _returned("max_pool_backward", outcomes[case.name], case)
         dout, x, size, stride, padding = case.args
         if not isinstance(value, tuple) or len(value) != 2:
-            raise Failure(f"max_pool_backward must return one array, dx; got {len(value) - 1} values")
+            raise Failure(f"max_pool_backward must return one array, dx; got {len(value) - 1} values", "max_pool_backward.wrong_return")
         out, dx = value
         if not _agree(out, naive.max_pool_forward(x, size, stride, padding)[0]):
             raise Failure(
                 f"max_pool_backward is checked with the cache of your max_pool_forward, which is wrong on "
-                f"'{case.name}': fix max_pool_forward first"
+                f"'{case.name}': fix max_pool_forward first",
+                "max_pool_backward.forward_wrong",
             )
         if dx.shape != x.shape:
-            raise Failure(f"max_pool_backward: dx has shape {dx.shape}, expected x's {x.shape} (crop the padding off)")
+            raise Failure(f"max_pool_backward: dx has shape {dx.shape}, expected x's {x.shape} (crop the padding off)", "max_pool_backward.wrong_shape")
         if case.name in _TIES:
-            message = _tie_verdict(x, size, dout, dx)
-            if message:
-                raise Failure(f"max_pool_backward: {message} (test input '{case.name}')")
+            verdict = _tie_verdict(x, size, dout, dx)
+            if verdict:
+                message, mistake = verdict
+                raise Failure(f"max_pool_backward: {message} (test input '{case.name}')", f"max_pool_backward.{mistake}")
             continue
         want = _pool_expected(case.name)
         if _agree(dx, want, GRAD_TOL):
             continue
         where = f"(test input '{case.name}', checked against finite differences of the forward pass)"
         if size > stride and _agree(dx, _pool_overwriting(x, size, stride, padding, dout), GRAD_TOL):
-            raise Failure(f"max_pool_backward: overlapping windows must ADD their gradients into dx (+=, not =) {where}")
+            raise Failure(f"max_pool_backward: overlapping windows must ADD their gradients into dx (+=, not =) {where}", "max_pool_backward.overlaps_overwritten")
         raise Failure(f"max_pool_backward is wrong {where}: each window's dout goes to the cell holding its maximum; "
-                      f"expected {fmt(want)}, got {fmt(dx)}")
+                      f"expected {fmt(want)}, got {fmt(dx)}", "max_pool_backward.wrong_values")
     _first_mutation("max_pool_backward", cases, outcomes, ("dout", "x", "size", "stride", "padding"), report, only=(0,))
 
 
@@ -774,34 +792,34 @@ def _judge_dropout_forward(cases, outcomes, report):
         x, keep_prob, _, training = case.args
         first, same_seed, other_seed = got
         if first.shape != x.shape:
-            raise Failure(f"dropout_forward returned shape {first.shape} for x of shape {x.shape}")
+            raise Failure(f"dropout_forward returned shape {first.shape} for x of shape {x.shape}", "dropout_forward.wrong_shape")
         if not training or keep_prob == 1:
             if np.array_equal(first, x):
                 continue
             if np.allclose(first, x * keep_prob):
                 raise Failure("dropout_forward scales by keep_prob at inference: inverted dropout scales the kept units by "
-                              "1 / keep_prob at training, so inference is the identity")
+                              "1 / keep_prob at training, so inference is the identity", "dropout_forward.scaled_at_inference")
             mode = "inference (training=False)" if not training else "keep_prob = 1"
-            raise Failure(f"dropout_forward must return x unchanged for {mode}")
+            raise Failure(f"dropout_forward must return x unchanged for {mode}", "dropout_forward.changed_at_inference")
         kept = first != 0
         fraction = float(np.mean(kept))
         sigma = math.sqrt(keep_prob * (1 - keep_prob) / x.size)
         if abs(fraction - keep_prob) > 6 * sigma:
             if abs(fraction - (1 - keep_prob)) <= 6 * sigma:
-                raise Failure(f"dropout_forward kept {fraction:.1%} of the units with keep_prob = {keep_prob}: {_KEEP_NOTE}")
-            raise Failure(f"dropout_forward kept {fraction:.1%} of the units; expected about keep_prob = {keep_prob:.0%}")
+                raise Failure(f"dropout_forward kept {fraction:.1%} of the units with keep_prob = {keep_prob}: {_KEEP_NOTE}", "dropout_forward.keep_prob_inverted")
+            raise Failure(f"dropout_forward kept {fraction:.1%} of the units; expected about keep_prob = {keep_prob:.0%}", "dropout_forward.wrong_keep_fraction")
         if np.array_equal(first[kept], x[kept]):
             raise Failure("dropout not rescaled: inverted dropout divides the kept units by keep_prob at training time "
-                          "(out = x * mask / keep_prob), so the expected output equals x")
+                          "(out = x * mask / keep_prob), so the expected output equals x", "dropout_forward.not_rescaled")
         if np.allclose(first[kept], x[kept] * keep_prob):
-            raise Failure("dropout_forward multiplies the kept units by keep_prob; divide by it (inverted dropout)")
+            raise Failure("dropout_forward multiplies the kept units by keep_prob; divide by it (inverted dropout)", "dropout_forward.multiplied_by_keep_prob")
         if not np.allclose(first[kept], x[kept] / keep_prob, rtol=1e-6, atol=0):
-            raise Failure(f"dropout_forward: every output must be 0 or x / keep_prob (test input '{case.name}')")
+            raise Failure(f"dropout_forward: every output must be 0 or x / keep_prob (test input '{case.name}')", "dropout_forward.wrong_values")
         if not np.array_equal(first, same_seed) or np.array_equal(first, other_seed):
             deductions["rng"] = "dropout_forward must draw its mask from the rng argument (a numpy Generator), e.g. " \
                                 "rng.random(x.shape) < keep_prob: the same rng seed must give the same mask"
     for message in deductions.values():
-        report.deduct(1, message)
+        report.deduct(1, message, "dropout_forward.ignores_rng")
     _first_mutation("dropout_forward", cases, outcomes, ("x",), report)
 
 
@@ -833,16 +851,16 @@ def _judge_dropout_backward(cases, outcomes, report):
         )
         if not valid:
             raise Failure(f"dropout_backward is checked with the cache of your dropout_forward, which is wrong on "
-                          f"'{case.name}': fix dropout_forward first")
+                          f"'{case.name}': fix dropout_forward first", "dropout_backward.forward_wrong")
         scaled_mask = out / x  # 0 or 1 / keep_prob, x is never 0 here
         if dx.shape == x.shape and np.allclose(dx, dout * scaled_mask, rtol=1e-9, atol=1e-12):
             continue
         if dx.shape == x.shape and np.allclose(dx, dout * (scaled_mask != 0), rtol=1e-9, atol=1e-12):
-            raise Failure("dropout_backward applies the mask but not the 1 / keep_prob scale: use the same scaled mask as the forward pass")
+            raise Failure("dropout_backward applies the mask but not the 1 / keep_prob scale: use the same scaled mask as the forward pass", "dropout_backward.not_rescaled")
         if dx.shape == x.shape and np.allclose(dx, dout) and training and keep_prob < 1:
-            raise Failure("dropout_backward returns dout unchanged: the dropped units get no gradient (dout * mask / keep_prob)")
+            raise Failure("dropout_backward returns dout unchanged: the dropped units get no gradient (dout * mask / keep_prob)", "dropout_backward.no_mask")
         raise Failure(f"dropout_backward must use the very same mask and scale as the forward pass (keep it in the cache); "
-                      f"test input '{case.name}'")
+                      f"test input '{case.name}'", "dropout_backward.wrong_mask")
     _first_mutation("dropout_backward", cases, outcomes, ("x", "keep_prob", "seed", "training", "dout"), report, only=(4,))
 
 
@@ -875,15 +893,15 @@ def _judge_dense_forward(cases, outcomes, report):
             continue
         if got.shape != want.shape:
             raise Failure(f"dense_forward returned shape {got.shape}, expected {want.shape} on '{case.name}': flatten x to "
-                          "(N, D) first, then x @ w + b")
+                          "(N, D) first, then x @ w + b", "dense_forward.wrong_shape")
         if x.ndim == 4 and _agree(got, naive.dense_forward(x.transpose(0, 3, 1, 2), w, b)):
             raise Failure("dense_forward flattens the images channels-first (NCHW); flatten them in their NHWC order, "
-                          "x.reshape(N, -1), as tf.reshape does")
+                          "x.reshape(N, -1), as tf.reshape does", "dense_forward.flattened_channels_first")
         if _agree(got, want - b):
-            raise Failure("dense_forward: the bias b is missing")
+            raise Failure("dense_forward: the bias b is missing", "dense_forward.no_bias")
         if w.shape[0] == w.shape[1] and _agree(got, naive.dense_forward(x, w.T, b)):
-            raise Failure("dense_forward uses w transposed: out = x @ w + b with w of shape (D_in, D_out)")
-        raise Failure(f"dense_forward is wrong on '{case.name}': expected {fmt(want)}, got {fmt(got)}")
+            raise Failure("dense_forward uses w transposed: out = x @ w + b with w of shape (D_in, D_out)", "dense_forward.w_transposed")
+        raise Failure(f"dense_forward is wrong on '{case.name}': expected {fmt(want)}, got {fmt(got)}", "dense_forward.wrong_values")
     _first_mutation("dense_forward", cases, outcomes, ("x", "w", "b"), report)
 
 
@@ -902,11 +920,11 @@ def _judge_dense_backward(cases, outcomes, report):
         value = _returned("dense_backward", outcomes[case.name], case)
         dout, x, w, b = case.args
         if not isinstance(value, tuple) or len(value) != 4:
-            raise Failure(f"dense_backward must return three gradients (dx, dw, db); got {len(value) - 1}")
+            raise Failure(f"dense_backward must return three gradients (dx, dw, db); got {len(value) - 1}", "dense_backward.wrong_return")
         out, dx, dw, db = value
         if not _agree(out, naive.dense_forward(x, w, b)):
             raise Failure(f"dense_backward is checked with the cache of your dense_forward, which is wrong on '{case.name}': "
-                          "fix dense_forward first")
+                          "fix dense_forward first", "dense_backward.forward_wrong")
         want_dx, want_dw, want_db = _dense_expected(case.name)
         if db.shape == (1, b.size):
             db = db.reshape(b.shape)
@@ -914,19 +932,19 @@ def _judge_dense_backward(cases, outcomes, report):
         n = x.shape[0]
         if not _agree(db, want_db, GRAD_TOL):
             if n > 1 and _agree(db, want_db / n, GRAD_TOL):
-                raise Failure(f"dense_backward: db is divided by N: sum dout over the batch (dout already holds the 1/N of the mean loss) {where}")
-            raise Failure(f"dense_backward: db is wrong: the sum of dout over the batch, shape {b.shape} {where}")
+                raise Failure(f"dense_backward: db is divided by N: sum dout over the batch (dout already holds the 1/N of the mean loss) {where}", "dense_backward.db_divided_by_n")
+            raise Failure(f"dense_backward: db is wrong: the sum of dout over the batch, shape {b.shape} {where}", "dense_backward.db_wrong")
         if not _agree(dw, want_dw, GRAD_TOL):
             if n > 1 and _agree(dw, want_dw / n, GRAD_TOL):
-                raise Failure(f"dense_backward: dw is divided by N: dw = x_flat.T @ dout, no mean {where}")
+                raise Failure(f"dense_backward: dw is divided by N: dw = x_flat.T @ dout, no mean {where}", "dense_backward.dw_divided_by_n")
             if dw.shape != w.shape:
-                raise Failure(f"dense_backward: dw has shape {dw.shape}, expected w's {w.shape} {where}")
-            raise Failure(f"dense_backward: dw is wrong: x_flat.T @ dout {where}")
+                raise Failure(f"dense_backward: dw has shape {dw.shape}, expected w's {w.shape} {where}", "dense_backward.dw_wrong_shape")
+            raise Failure(f"dense_backward: dw is wrong: x_flat.T @ dout {where}", "dense_backward.dw_wrong")
         if _agree(dx, want_dx, GRAD_TOL):
             continue
         if dx.shape != x.shape and dx.size == x.size and _agree(dx.reshape(x.shape), want_dx, GRAD_TOL):
-            raise Failure(f"dense_backward: dx has shape {dx.shape}; give it the shape of the forward's x, {x.shape} (reshape it back)")
-        raise Failure(f"dense_backward: dx is wrong: (dout @ w.T) in the shape of x {where}")
+            raise Failure(f"dense_backward: dx has shape {dx.shape}; give it the shape of the forward's x, {x.shape} (reshape it back)", "dense_backward.dx_wrong_shape")
+        raise Failure(f"dense_backward: dx is wrong: (dout @ w.T) in the shape of x {where}", "dense_backward.dx_wrong")
     _first_mutation("dense_backward", cases, outcomes, ("dout", "x", "w", "b"), report, only=(0,))
 
 
@@ -959,7 +977,7 @@ def _judge_softmax_cross_entropy(cases, outcomes, report):
         out = outcomes[case.name]
         expect_ok(name, out, case, returns=tuple)
         if len(out.value) != 2:
-            raise Failure(f"{name} must return (loss, dlogits); got {len(out.value)} values")
+            raise Failure(f"{name} must return (loss, dlogits); got {len(out.value)} values", f"{name}.wrong_return")
         loss, dlogits = out.value
         logits, labels = case.args
         want_loss, want_d = naive.softmax_cross_entropy(logits, labels)
@@ -967,8 +985,8 @@ def _judge_softmax_cross_entropy(cases, outcomes, report):
         if loss.shape != ():
             if loss.shape == (n,) and np.allclose(loss.mean(), want_loss, rtol=1e-9):
                 raise Failure(f"{name} returns one loss per sample (as tf.nn.softmax_cross_entropy_with_logits does); "
-                              "return their mean over the batch, a single number")
-            raise Failure(f"{name}: the loss must be a single number, got an array of shape {loss.shape}")
+                              "return their mean over the batch, a single number", f"{name}.loss_per_sample")
+            raise Failure(f"{name}: the loss must be a single number, got an array of shape {loss.shape}", f"{name}.loss_not_one_number")
         loss_ok = math.isclose(float(loss), want_loss, rel_tol=1e-9, abs_tol=1e-12)
         d_ok = _agree(dlogits, want_d)
         if loss_ok and d_ok:
@@ -976,25 +994,25 @@ def _judge_softmax_cross_entropy(cases, outcomes, report):
         if case.name == _BIG_LOGITS:  # the other cases are right: an edge case, worth one point
             if not (np.isfinite(float(loss)) and np.all(np.isfinite(dlogits))):
                 report.deduct(1, f"{name} gives nan/inf for logits of 1e4 and -2e4: subtract each row's maximum before "
-                                 "exp (log-sum-exp), so nothing overflows")
+                                 "exp (log-sum-exp), so nothing overflows", f"{name}.nonfinite_for_large_logits")
             else:
                 report.deduct(1, f"{name}: for logits of 1e4 and -2e4 the loss is {float(loss):.6g}, expected {want_loss:.6g}: "
                                  "take log softmax as (logits - max) - log(sum(exp(logits - max))); a clipped log or an "
-                                 "epsilon inside it caps the loss")
+                                 "epsilon inside it caps the loss", f"{name}.wrong_for_large_logits")
             continue
         if not loss_ok:
             if n > 1 and math.isclose(float(loss), want_loss * n, rel_tol=1e-9):
-                raise Failure(f"{name}: the loss is summed over the batch; take the mean (divide by N)")
+                raise Failure(f"{name}: the loss is summed over the batch; take the mean (divide by N)", f"{name}.loss_summed")
             if math.isclose(float(loss), -want_loss, rel_tol=1e-9):
-                raise Failure(f"{name}: the loss has the wrong sign: -mean(sum(labels * log softmax(logits)))")
-            raise Failure(f"{name}: the loss is wrong on '{case.name}': expected {want_loss:.6g}, got {float(loss):.6g}")
+                raise Failure(f"{name}: the loss has the wrong sign: -mean(sum(labels * log softmax(logits)))", f"{name}.loss_wrong_sign")
+            raise Failure(f"{name}: the loss is wrong on '{case.name}': expected {want_loss:.6g}, got {float(loss):.6g}", f"{name}.wrong_loss")
         if dlogits.shape != logits.shape:
-            raise Failure(f"{name}: dlogits has shape {dlogits.shape}, expected the logits' {logits.shape}")
+            raise Failure(f"{name}: dlogits has shape {dlogits.shape}, expected the logits' {logits.shape}", f"{name}.dlogits_wrong_shape")
         if n > 1 and _agree(dlogits, want_d * n):
-            raise Failure(f"{name}: dlogits is N times too large: the gradient of the MEAN loss is (softmax - labels) / N")
+            raise Failure(f"{name}: dlogits is N times too large: the gradient of the MEAN loss is (softmax - labels) / N", f"{name}.dlogits_not_divided_by_n")
         if _agree(dlogits, -want_d):
-            raise Failure(f"{name}: dlogits has the wrong sign: (softmax(logits) - labels) / N")
-        raise Failure(f"{name}: dlogits is wrong on '{case.name}': expected {fmt(want_d)}, got {fmt(dlogits)}")
+            raise Failure(f"{name}: dlogits has the wrong sign: (softmax(logits) - labels) / N", f"{name}.dlogits_wrong_sign")
+        raise Failure(f"{name}: dlogits is wrong on '{case.name}': expected {fmt(want_d)}, got {fmt(dlogits)}", f"{name}.wrong_dlogits")
     _first_mutation(name, cases, outcomes, ("logits", "labels"), report)
 
 
@@ -1011,17 +1029,17 @@ def _judge_l2_loss(cases, outcomes, report):
         (w,) = case.args
         want = naive.l2_loss(w)
         if out.value.size != 1:
-            raise Failure(f"l2_loss must return a single number, got an array of shape {out.value.shape}")
+            raise Failure(f"l2_loss must return a single number, got an array of shape {out.value.shape}", "l2_loss.not_one_number")
         got = float(out.value.reshape(()))
         if math.isclose(got, want, rel_tol=1e-9):
             continue
         if math.isclose(got, 2 * want, rel_tol=1e-9):
-            raise Failure("l2_loss is sum(w ** 2) without the 1/2: tf.nn.l2_loss(w) = sum(w ** 2) / 2")
+            raise Failure("l2_loss is sum(w ** 2) without the 1/2: tf.nn.l2_loss(w) = sum(w ** 2) / 2", "l2_loss.missing_half")
         if math.isclose(got, math.sqrt(2 * want), rel_tol=1e-9) or math.isclose(got, math.sqrt(2 * want) / 2, rel_tol=1e-9):
-            raise Failure("l2_loss takes a square root: it is half the SQUARED norm, sum(w ** 2) / 2")
+            raise Failure("l2_loss takes a square root: it is half the SQUARED norm, sum(w ** 2) / 2", "l2_loss.square_root")
         if math.isclose(got, want / w.size, rel_tol=1e-9) or math.isclose(got, 2 * want / w.size, rel_tol=1e-9):
-            raise Failure("l2_loss averages over the entries; it sums them: sum(w ** 2) / 2")
-        raise Failure(f"l2_loss is wrong on '{case.name}': expected {want:.6g}, got {got:.6g}")
+            raise Failure("l2_loss averages over the entries; it sums them: sum(w ** 2) / 2", "l2_loss.averaged")
+        raise Failure(f"l2_loss is wrong on '{case.name}': expected {want:.6g}, got {got:.6g}", "l2_loss.wrong_values")
     _first_mutation("l2_loss", cases, outcomes, ("w",), report)
 
 
@@ -1058,7 +1076,7 @@ _ADAM_DEFAULTS = {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon"
 
 
 def _adam_variants(w, grads, config):
-    """{message: trajectory} of mistakes, computed with loops like the oracle."""
+    """{(message, mistake): trajectory} of mistakes, computed with loops like the oracle (id "adam_update.<mistake>")."""
     h = {**_ADAM_DEFAULTS, **config}
     lr, b1, b2, eps = h["learning_rate"], h["beta1"], h["beta2"], h["epsilon"]
 
@@ -1075,19 +1093,19 @@ def _adam_variants(w, grads, config):
         return np.stack(out)
 
     variants = {
-        "Adam bias correction missing: divide m by (1 - beta1**t) and v by (1 - beta2**t), t counted from 1 "
-        "(or use lr_t = lr * sqrt(1 - beta2**t) / (1 - beta1**t))": run(False, False),
-        "Adam bias correction is applied to m only: v needs its (1 - beta2**t) too": run(True, False),
-        "Adam bias correction is applied to v only: m needs its (1 - beta1**t) too": run(False, True),
-        "Adam's epsilon is added outside the square root: w -= lr * m_hat / (sqrt(v_hat) + epsilon)": run(eps_inside=True),
-        "Adam's step counter t is not carried between calls: keep it in config and return that config": run(t_fixed=1),
+        ("Adam bias correction missing: divide m by (1 - beta1**t) and v by (1 - beta2**t), t counted from 1 "
+         "(or use lr_t = lr * sqrt(1 - beta2**t) / (1 - beta1**t))", "no_bias_correction"): run(False, False),
+        ("Adam bias correction is applied to m only: v needs its (1 - beta2**t) too", "v_not_corrected"): run(True, False),
+        ("Adam bias correction is applied to v only: m needs its (1 - beta1**t) too", "m_not_corrected"): run(False, True),
+        ("Adam's epsilon is added outside the square root: w -= lr * m_hat / (sqrt(v_hat) + epsilon)", "eps_placement"): run(eps_inside=True),
+        ("Adam's step counter t is not carried between calls: keep it in config and return that config", "t_not_carried"): run(t_fixed=1),
     }
     if "learning_rate" not in config:
-        variants["TF's default learning rate is 1e-3 (tf.keras.optimizers.Adam; the handout passes 1e-4)"] = run(lr_=1e-4)
+        variants[("TF's default learning rate is 1e-3 (tf.keras.optimizers.Adam; the handout passes 1e-4)", "wrong_default_lr")] = run(lr_=1e-4)
     else:
-        variants["adam_update ignores config['learning_rate']"] = run(lr_=1e-3)
+        variants[("adam_update ignores config['learning_rate']", "ignores_lr")] = run(lr_=1e-3)
     if "beta1" in config:
-        variants["adam_update ignores config['beta1'] / config['beta2'] (defaults 0.9 and 0.999)"] = run(b1_=0.9, b2_=0.999)
+        variants[("adam_update ignores config['beta1'] / config['beta2'] (defaults 0.9 and 0.999)", "ignores_betas")] = run(b1_=0.9, b2_=0.999)
     return variants
 
 
@@ -1102,21 +1120,21 @@ def _judge_adam_update(cases, outcomes, report):
         h = {**_ADAM_DEFAULTS, **config}
         forms = [naive.adam_steps(w, grads, h["learning_rate"], h["beta1"], h["beta2"], h["epsilon"], form) for form in ("tf", "paper")]
         if got.shape != forms[0].shape:
-            raise Failure(f"adam_update returned w of shape {got.shape[1:]}, expected {w.shape}")
+            raise Failure(f"adam_update returned w of shape {got.shape[1:]}, expected {w.shape}", "adam_update.wrong_shape")
         if any(_agree(got, want, 1e-9) for want in forms):
             continue
-        for message, variant in _adam_variants(w, grads, config).items():
+        for (message, mistake), variant in _adam_variants(w, grads, config).items():
             if _agree(got, variant, 1e-9):
-                raise Failure(f"{message} (test input '{case.name}')")
+                raise Failure(f"{message} (test input '{case.name}')", f"adam_update.{mistake}")
         step = next(i for i in range(len(grads)) if not any(_agree(got[i], f[i], 1e-9) for f in forms))
         if step > 0:
             raise Failure(f"adam_update is right on the first step but wrong from step {step + 1} on '{case.name}': "
-                          "m, v and t must be kept in config and passed on")
-        raise Failure(f"adam_update: after one step on '{case.name}' expected w = {fmt(forms[0][0])}, got {fmt(got[0])}")
+                          "m, v and t must be kept in config and passed on", "adam_update.state_not_carried")
+        raise Failure(f"adam_update: after one step on '{case.name}' expected w = {fmt(forms[0][0])}, got {fmt(got[0])}", "adam_update.wrong_values")
     for case in cases:
         if 0 in outcomes[case.name].mutated or 1 in outcomes[case.name].mutated:
             report.deduct(0.5, f"adam_update changed its input w or dw in place (test input '{case.name}'): return a new "
-                               "array (w = w - step, not w -= step) so the caller's weights change only when it assigns them")
+                               "array (w = w - step, not w -= step) so the caller's weights change only when it assigns them", "adam_update.modified_input")
             break
 
 
@@ -1209,31 +1227,31 @@ def _judge_cnn_forward(cases, outcomes, report):
             continue
         if got[mode].shape != want.shape:
             raise Failure(f"cnn_forward returned logits of shape {got[mode].shape}, expected {want.shape}; take every size "
-                          "from x and params (the test network is smaller than the handout's)")
+                          "from x and params (the test network is smaller than the handout's)", "cnn_forward.wrong_shape")
         training = mode == "training"
         if mode == "inference" and _agree(got[mode], want_train):
-            raise Failure("cnn_forward at inference (training=False) uses the batch's moments: batch norm must use the running averages")
-        for label, variant in (("batch norm comes after the ReLU", ("conv", "bn", "relu", "pool")),
-                               ("max pooling comes after batch norm", ("conv", "relu", "pool", "bn"))):
+            raise Failure("cnn_forward at inference (training=False) uses the batch's moments: batch norm must use the running averages", "cnn_forward.batch_moments_at_inference")
+        for label, mistake, variant in (("batch norm comes after the ReLU", "bn_before_relu", ("conv", "bn", "relu", "pool")),
+                                        ("max pooling comes after batch norm", "pool_before_bn", ("conv", "relu", "pool", "bn"))):
             if _agree(got[mode], _naive_network(x, params, state, training, variant)[0]):
-                raise Failure(f"cnn_forward: {label}; the handout network is {order}")
+                raise Failure(f"cnn_forward: {label}; the handout network is {order}", f"cnn_forward.{mistake}")
         if _agree(got[mode], _naive_network(x, params, state, training, keep_bn=False)[0]):
-            raise Failure(f"cnn_forward skips batch norm; the handout network is {order}")
+            raise Failure(f"cnn_forward skips batch norm; the handout network is {order}", "cnn_forward.no_batch_norm")
         raise Failure(f"cnn_forward ({mode}) gives the wrong logits: the handout network is {order}; expected "
-                      f"{fmt(want)}, got {fmt(got[mode])}")
+                      f"{fmt(want)}, got {fmt(got[mode])}", "cnn_forward.wrong_values")
     if not (_agree(got["training mean"], m * state["bn"]["mean"] + (1 - m) * mean)
             and _agree(got["training var"], m * state["bn"]["var"] + (1 - m) * var)):
         report.deduct(0.5, "cnn_forward (training) must return the batch-norm running averages batch_norm_forward "
-                           "updated, in new_state['bn']")
+                           "updated, in new_state['bn']", "cnn_forward.running_averages_not_returned")
     if not (_agree(got["inference mean"], state["bn"]["mean"]) and _agree(got["inference var"], state["bn"]["var"])):
-        report.deduct(0.5, "cnn_forward at inference must return the running averages unchanged")
+        report.deduct(0.5, "cnn_forward at inference must return the running averages unchanged", "cnn_forward.running_changed_at_inference")
     if _agree(got["dropout"], want_train):
-        report.deduct(1, f"cnn_forward ignores keep_prob in training: apply dropout (keep_prob {keep_prob}) after the first dense layer")
+        report.deduct(1, f"cnn_forward ignores keep_prob in training: apply dropout (keep_prob {keep_prob}) after the first dense layer", "cnn_forward.no_dropout")
     elif not np.array_equal(got["dropout"], got["dropout again"]):
         report.deduct(0.5, "cnn_forward with dropout gives different logits for the same rng seed: draw the mask from "
-                           "the rng argument")
+                           "the rng argument", "cnn_forward.dropout_ignores_rng")
     if outcomes[case.name].mutated:
-        report.deduct(0.5, mutation_note("cnn_forward", case, outcomes[case.name], ("x", "params", "state")))
+        report.deduct(0.5, mutation_note("cnn_forward", case, outcomes[case.name], ("x", "params", "state")), "cnn_forward.modified_input")
 
 
 _PROBES = (("W_conv", 3), ("W_conv", 20), ("b_conv", 1), ("W1", 5), ("W1", 40), ("W1", 77), ("b1", 2), ("W2", 13), ("b2", 4))
@@ -1296,10 +1314,10 @@ def _judge_cnn_backward(cases, outcomes, report):
     got = _returned("cnn_backward", outcomes[case.name], case, _NET_HINT)
     x, params, state, dlogits, *_ = case.args
     if not _agree(got["logits"], _naive_network(x, params, state, True)[0]):
-        raise Failure("cnn_backward is checked with the cache of your cnn_forward, which gives wrong logits: fix cnn_forward first")
+        raise Failure("cnn_backward is checked with the cache of your cnn_forward, which gives wrong logits: fix cnn_forward first", "cnn_backward.forward_wrong")
     keys = sorted(k[1:] for k in got if k.startswith("d") and not k.startswith("dropout"))
     if keys != sorted(params):
-        raise Failure(f"cnn_backward must return one gradient per parameter, keyed like params ({', '.join(params)}); got {', '.join(keys)}")
+        raise Failure(f"cnn_backward must return one gradient per parameter, keyed like params ({', '.join(params)}); got {', '.join(keys)}", "cnn_backward.wrong_keys")
     want = _network_gradients()
     wrong = [k for k in ref.PARAM_KEYS if not _agree(got["d" + k].reshape(params[k].shape) if got["d" + k].size == params[k].size
                                                      else got["d" + k], want[k], GRAD_TOL)]
@@ -1307,17 +1325,18 @@ def _judge_cnn_backward(cases, outcomes, report):
         layers = {"W_conv": "the conv layer", "b_conv": "the conv layer", "W1": "the first dense layer", "b1": "the first dense layer",
                   "W2": "the output layer", "b2": "the output layer"}
         first = layers[wrong[-1]]
+        first_id = {"W_conv": "conv", "b_conv": "conv", "W1": "dense1", "b1": "dense1", "W2": "output", "b2": "output"}[wrong[-1]]
         raise Failure(f"cnn_backward: the gradients of {', '.join(wrong)} are wrong (checked against finite differences of "
                       f"the network): go backwards through every layer in reverse order, each backward pass with its own "
-                      f"forward's cache; the first wrong one from the output is {first}")
+                      f"forward's cache; the first wrong one from the output is {first}", f"cnn_backward.wrong_{first_id}_gradients")
     analytic, numeric = got["dropout analytic"], (got["dropout sums"][:, 0] - got["dropout sums"][:, 1]) / 2e-6
     if not np.array_equal(got["dropout logits"], got["dropout again"]):
         return  # dropout not drawn from rng: the gradient with dropout cannot be checked (cnn_forward's check says so)
     if _scale_error(analytic, numeric) > 1e-5:
         raise Failure("cnn_backward with dropout disagrees with finite differences of your cnn_forward (same rng seed): "
-                      "the backward pass must use the dropout mask of that forward pass (from the cache)")
+                      "the backward pass must use the dropout mask of that forward pass (from the cache)", "cnn_backward.dropout_mask_not_reused")
     if outcomes[case.name].mutated:
-        report.deduct(0.5, mutation_note("cnn_backward", case, outcomes[case.name], ("x", "params", "state", "dlogits")))
+        report.deduct(0.5, mutation_note("cnn_backward", case, outcomes[case.name], ("x", "params", "state", "dlogits")), "cnn_backward.modified_input")
 
 
 # ------------------------------------------------------------------------------------ the training loop
@@ -1413,12 +1432,12 @@ def _judge_train_epoch(cases, outcomes, report):
         x, labels, params, state, learning_rate, _, settings, epochs = case.args
         keys = sorted(k.removeprefix("param ") for k in got if k.startswith("param "))
         if keys != sorted(params):
-            raise Failure(f"train_epoch must return params with the same keys ({', '.join(params)}); got {', '.join(keys)}")
+            raise Failure(f"train_epoch must return params with the same keys ({', '.join(params)}); got {', '.join(keys)}", "train_epoch.wrong_keys")
         losses = got["losses"]
         batches = -(-len(x) // settings["batch_size"])
         if losses.ndim != 2 or losses.shape[1] != batches:
             raise Failure(f"train_epoch must return one loss per batch: {len(x)} images in batches of {settings['batch_size']} "
-                          f"make {batches} batches (the last one smaller), got {losses.shape[-1]} losses")
+                          f"make {batches} batches (the last one smaller), got {losses.shape[-1]} losses", "train_epoch.wrong_losses_length")
         if case.name == _DETERMINISTIC:  # one epoch, in order, keep_prob 1: the reference's numbers exactly
             runs = [_reference_epoch(x, labels, params, state, learning_rate, settings, adam=adam) for adam in (ref.adam_update, _adam_paper)]
             matching = [run for run in runs if all(_agree(got["param " + k], run[0][k], 1e-6) for k in params)]
@@ -1431,25 +1450,25 @@ def _judge_train_epoch(cases, outcomes, report):
             no_l2 = _reference_epoch(x, labels, params, state, learning_rate, settings, l2=False)[0]
             if all(_agree(got["param " + k], no_l2[k], 1e-4) for k in params):
                 raise Failure("train_epoch leaves out the L2 term: loss += l2_lambda * (l2_loss(W1) + l2_loss(W2)), and "
-                              "l2_lambda * W is added to the gradients of W1 and W2")
+                              "l2_lambda * W is added to the gradients of W1 and W2", "train_epoch.no_l2")
             if params_ok and _agree(losses, ce):
-                raise Failure("train_epoch: the recorded losses leave out the L2 term l2_lambda * (l2_loss(W1) + l2_loss(W2))")
+                raise Failure("train_epoch: the recorded losses leave out the L2 term l2_lambda * (l2_loss(W1) + l2_loss(W2))", "train_epoch.l2_not_in_losses")
             if params_ok:
                 if not _agree(losses, want_losses):
                     raise Failure(f"train_epoch: the losses are wrong on '{case.name}': record each batch's loss (cross-entropy "
-                                  f"plus the L2 term) before its Adam step; expected {fmt(want_losses)}, got {fmt(losses)}")
-                raise Failure("train_epoch must carry the batch-norm state from batch to batch and return it")
+                                  f"plus the L2 term) before its Adam step; expected {fmt(want_losses)}, got {fmt(losses)}", "train_epoch.wrong_losses")
+                raise Failure("train_epoch must carry the batch-norm state from batch to batch and return it", "train_epoch.state_not_carried")
             raise Failure(f"train_epoch gives different weights than the reference after {_DETERMINISTIC} (with shuffle=False "
                           "the batches come in order; each: forward with keep_prob, loss + L2, backward, + L2 gradients, "
                           "adam_update for every parameter); make sure cnn_forward, cnn_backward and adam_update pass their "
-                          "tests first")
+                          "tests first", "train_epoch.wrong_weights")
         first, last = float(np.mean(losses[0])), float(np.mean(losses[-1]))
         accuracy = float(np.mean(np.argmax(ref.cnn_forward(
             x, {k: got["param " + k] for k in params}, {"bn": {"mean": got["bn mean"], "var": got["bn var"]}}, False)[0], axis=1)
             == np.argmax(labels, axis=1)))
         if not (np.all(np.isfinite(losses)) and last < 0.6 * first and accuracy >= 0.9):
             raise Failure(f"train_epoch does not learn the toy problem ({_LEARNING}): mean loss {first:.3f} in the first epoch, "
-                          f"{last:.3f} in the last, training accuracy {accuracy:.0%} (the reference: below 0.2 and 100%)")
+                          f"{last:.3f} in the last, training accuracy {accuracy:.0%} (the reference: below 0.2 and 100%)", "train_epoch.does_not_learn")
 
 
 # ---------------------------------------------------------------------------------------- the checks

@@ -56,8 +56,7 @@ def judge_rows(check: Check, rows: list) -> Report:
         outcomes[case.name] = Outcome(value=plain, was_scalar=was_scalar, error=error, mutated=mutated)
     if len(outcomes) < len(check.cases()):
         report = Report(points=float(check.points))
-        report.lost = report.points
-        report.notes.append(f"{check.name}: the hidden tests did not run to the end")
+        report.fail(f"{check.name}: the hidden tests did not run to the end", f"{check.name}.hidden_tests_did_not_finish")
         return report
     return check.evaluate(outcomes)
 
@@ -69,6 +68,7 @@ class InjectStandIn(Preprocessor):
     assignment = Unicode("").tag(config=True)
 
     def preprocess(self, nb, resources):
+        JudgeOutside.last.problems, JudgeOutside.last.mistakes = [], []  # never the notebook judged before this one
         cell_id = f"nnfs-standin-{secrets.token_hex(8)}"  # what JudgeOutside removes: no student cell has it
         cell = new_code_cell(cell_source(self.assignment))
         cell.id = cell_id
@@ -84,6 +84,7 @@ class JudgeOutside(Preprocessor):
     assignment = Unicode("").tag(config=True)
     # .problems: the test cells of the last notebook judged in this thread whose hidden tests did not
     # give one answer, with why (for the instructor's notes; nbgrader makes this object itself).
+    # .mistakes: that notebook's mistakes, one dict per failure or deduction of a check (mistake_rows).
     last = threading.local()
 
     def preprocess(self, nb, resources):
@@ -97,6 +98,7 @@ class JudgeOutside(Preprocessor):
         by_cell = {needs.test_cell(name): check for name, check in needs.checks().items()}
         self.verdicts = {}
         JudgeOutside.last.problems = problems = []
+        JudgeOutside.last.mistakes = mistakes = []
         for cell in nb.cells:
             if cell.cell_type != "code":
                 continue
@@ -108,6 +110,7 @@ class JudgeOutside(Preprocessor):
                     cell.outputs = [o for o in cell.outputs if not any(o is a for a in answers)]
                 continue
             self.verdicts[meta["grade_id"]] = self._judge(cell, check, answers)
+            mistakes += mistake_rows(meta["grade_id"], check.name, self._mistakes)
             if self._problem:
                 problems.append(f"{meta['grade_id']}: {self._problem}")
         resources["nnfs_verdicts"] = self.verdicts
@@ -126,16 +129,21 @@ class JudgeOutside(Preprocessor):
             except (ValueError, TypeError):
                 continue
         self._problem = ""
+        self._mistakes = []  # (mistake id, points lost, message) of this cell
         if failed:  # a visible assert (or the student's code) failed first: nbgrader's 0, as it stands
             cell.outputs = kept
-            return (0.0, float(check.points), ["the cell stopped before its hidden tests"])
+            why = "the cell stopped before its hidden tests"
+            self._mistakes = [(f"{check.name}.cell_failed_before_hidden_tests", float(check.points), why)]
+            return (0.0, float(check.points), [why])
         if len(answers) != 1 or len(mine) != 1:
             why = (f"the hidden tests of {check.name} did not run to the end (the kernel died, or the check was replaced)"
                    if not answers else f"the hidden tests' answer for {check.name} appeared {len(answers)} times: something sent answers of its own")
             cell.outputs = kept + [_error("HiddenTestsNotRun", why)]
             self._problem = why
+            self._mistakes = [(f"{check.name}.hidden_tests_not_run", float(check.points), why)]
             return (0.0, float(check.points), [why])
         report = judge_rows(check, mine[0])
+        self._mistakes = report.mistakes
         score = float(round(report.score, 2))
         if score <= 0:
             cell.outputs = kept + [_error("AssertionError", "\n".join(report.notes) or f"{check.name}: no points")]
@@ -146,6 +154,13 @@ class JudgeOutside(Preprocessor):
             result = new_output("execute_result", data={"text/plain": repr(score)}, execution_count=cell.get("execution_count"))
             cell.outputs = kept + extra + [result]
         return (score, float(check.points), report.notes)
+
+
+def mistake_rows(grade_id: str, function: str, mistakes: list) -> list[dict]:
+    """A test cell's mistakes as StudentResult.mistakes holds them. The id is the check's (a constant of the
+    grading package); the message may quote the student's values: it is data, escaped wherever it is shown."""
+    return [{"cell": grade_id, "function": function, "id": mistake, "points_lost": float(lost), "message": str(message)[:2000]}
+            for mistake, lost, message in mistakes]
 
 
 def _error(name: str, message: str):

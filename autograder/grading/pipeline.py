@@ -41,6 +41,11 @@ class StudentResult:
     # never from a reduced score, so a penalty is never applied twice. ``final_score`` is what counts.
     seconds_late: float = 0.0
     late_penalty: float = 0.0
+    # What the checks found, one dict per failure or deduction: {"cell": grade id, "function": the check's name,
+    # "id": the stable mistake id (e.g. "softmax.axis0"), "points_lost": float, "message": what the student read}.
+    # Only judged outside the kernel (``verified``): with --no-verify the checks judge inside the student's kernel,
+    # where nothing but printed text comes back, so the list stays empty (not "no mistakes": unknown).
+    mistakes: list = field(default_factory=list)
 
 
 def final_score(r: StudentResult) -> float | None:

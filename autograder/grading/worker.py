@@ -198,6 +198,7 @@ def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path,
         problems = getattr(JudgeOutside.last, "problems", [])
         if problems:
             result.notes.append("HIDDEN TESTS DID NOT RUN (those cells score 0): " + "; ".join(problems))
+        result.mistakes = list(getattr(JudgeOutside.last, "mistakes", []))
     cut = getattr(WarmExecute.cut, "cells", [])
     if cut:
         result.notes.append(f"output cut in {len(cut)} cell(s) (over the grader's size bounds); graded on what was kept")
