@@ -92,8 +92,8 @@ def ours(root: Path, assignments: list[str], jobs: int) -> tuple[float, list[dic
         pipeline.generate_release(course, assignment)
     start = time.perf_counter()
     # As `nnfs grade a4_mnist a5_cnn` does: one pool for every assignment, longest submissions first.
-    coordinator.grade(course, assignments, jobs=jobs, limits=Limits(), force=True, progress=False, log=lambda *_: None)
-    return time.perf_counter() - start, coordinator.grade.last_timings
+    results = coordinator.grade(course, assignments, jobs=jobs, limits=Limits(), force=True, progress=False, log=lambda *_: None)
+    return time.perf_counter() - start, [r.timings for r in results]
 
 
 def main() -> int:

@@ -111,7 +111,7 @@ def test_a_full_disk_stops_the_run_keeps_what_was_recorded_and_the_next_run_resu
             disk.full()  # the first student is on record; then the disk fills up
 
     def merge_spy(course, assignment, payload):
-        merged.append(payload["result"]["student"])
+        merged.append(payload.result.student)
         return merge(course, assignment, payload)
 
     monkeypatch.setattr(coordinator, "_save", save_then_fill)

@@ -98,9 +98,9 @@ def test_a_worker_without_a_sandbox_refuses_unless_allowed(monkeypatch):
     template = worker.Template(assignment="a1_helpers", config_text="", gradebook=b"", release_notebook="{}")
     task = worker.Task(template, "example-ada", b"{}")
     payload = worker.grade_task(task)
-    result = payload["result"]
-    assert result["status"] == "error" and "no sandbox" in result["reason"] and result["isolation"] == "none"
-    assert "--allow-unsandboxed" in result["reason"]
+    result = payload.result
+    assert result.status == "error" and "no sandbox" in result.reason and result.isolation == "none"
+    assert "--allow-unsandboxed" in result.reason
 
 
 def test_judging_outside_the_kernel_gives_the_scores_the_checks_give_inside(tmp_path):

@@ -16,7 +16,6 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import fields
 from pathlib import Path
 
 from . import pipeline, untrusted
@@ -25,7 +24,7 @@ from .gradebook_engines import shared_engines
 from .pipeline import StudentResult, _atomic_write
 from .sandbox import Limits, say_overrides, support
 from . import worker
-from .worker import Task, Template, grade_task
+from .worker import Task, Template, WorkerResult, grade_task
 
 
 def _alembic_head() -> str:
@@ -138,11 +137,9 @@ def _digest(data: bytes) -> str:
 # ------------------------------------------------------------------------------------------ merge
 
 
-def merge(course: Course, assignment: str, payload: dict) -> StudentResult:
+def merge(course: Course, assignment: str, payload: WorkerResult) -> StudentResult:
     """Write one worker result into the course: gradebook rows, autograded notebook, feedback."""
-    known = {f.name for f in fields(StudentResult)}
-    data = payload["result"]
-    result = StudentResult(**{k: v for k, v in data.items() if k in known})
+    result = payload.result
     result.cells = {k: tuple(v) for k, v in result.cells.items()}
     student = result.student
     if result.status == "graded":
@@ -162,10 +159,10 @@ def merge(course: Course, assignment: str, payload: dict) -> StudentResult:
                 for grade in notebook.grades:
                     by_name[grade.name] = grade
                 for comment in notebook.comments:
-                    record = payload.get("comments", {}).get(comment.name)
+                    record = payload.comments.get(comment.name)
                     if record is not None:
                         comment.auto_comment = record["auto_comment"]
-            for name, record in payload.get("grades", {}).items():
+            for name, record in payload.grades.items():
                 grade = by_name.get(name)
                 if grade is None:
                     continue
@@ -177,10 +174,10 @@ def merge(course: Course, assignment: str, payload: dict) -> StudentResult:
             from ..term import audit
 
             audit.record_submission(course, submission)  # each cell whose score changed, in audit.jsonl
-        if "autograded" in payload:
-            _atomic_write(course.autograded_notebook(student, assignment), payload["autograded"])
-        if "feedback" in payload:
-            _atomic_write(course.feedback_html(student, assignment), payload["feedback"])
+        if payload.autograded is not None:
+            _atomic_write(course.autograded_notebook(student, assignment), payload.autograded)
+        if payload.feedback is not None:
+            _atomic_write(course.feedback_html(student, assignment), payload.feedback)
         # nbgrader's release_feedback pairs feedback with the exchange's submission through these two
         # files, which `nbgrader collect` puts beside the notebook (as nbgrader's autograde would copy them).
         for name in ("timestamp.txt", "submission_secret.txt"):
@@ -237,50 +234,72 @@ class Progress:
 # ------------------------------------------------------------------------------------------ grade
 
 
-def _local_runner(jobs: int, warm_up=None):
-    """A local process pool. With ``warm_up`` (limits, verify) every worker starts at once and starts
-    its first kernels before any task reaches it, while the coordinator makes the template."""
-    if warm_up is None:
-        pool = ProcessPoolExecutor(max_workers=jobs)
-    else:
-        pool = ProcessPoolExecutor(max_workers=jobs, initializer=worker.warm_up, initargs=warm_up)
-        for _ in range(jobs):
-            pool.submit(int)  # the pool starts its processes on demand: demand them now
+class Runner:
+    """Where tasks run: ``submit(task)`` gives a future, ``as_completed(futures)`` yields them as they finish,
+    ``close(wait, cancel)`` ends it. A local process pool (LocalRunner) or a Dask cluster (DaskRunner)."""
 
-    def submit(task):
-        return pool.submit(grade_task, task)
+    def submit(self, task: Task):
+        raise NotImplementedError
 
-    def close(wait=True, cancel=False):
-        pool.shutdown(wait=wait, cancel_futures=cancel)
+    def as_completed(self, futures):
+        raise NotImplementedError
 
-    return submit, as_completed, close
+    def close(self, wait: bool = True, cancel: bool = False) -> None:
+        raise NotImplementedError
 
 
-def _dask_runner(scheduler: str):
-    from distributed import Client
-    from distributed import as_completed as dask_as_completed
+class LocalRunner(Runner):
+    """A local process pool. With ``warm_up`` (limits, verify, first assignment) every worker starts at once and
+    starts its first kernels before any task reaches it, while the coordinator makes the templates."""
 
-    client = Client(scheduler) if isinstance(scheduler, str) else scheduler
+    def __init__(self, jobs: int, warm_up: tuple | None = None):
+        if warm_up is None:
+            self._pool = ProcessPoolExecutor(max_workers=jobs)
+        else:
+            self._pool = ProcessPoolExecutor(max_workers=jobs, initializer=worker.warm_up, initargs=warm_up)
+            for _ in range(jobs):
+                self._pool.submit(int)  # the pool starts its processes on demand: demand them now
 
-    def submit(task):
-        return client.submit(grade_task, task, pure=False)
+    def submit(self, task: Task):
+        return self._pool.submit(grade_task, task)
 
-    def close(wait=True, cancel=False):
-        if isinstance(scheduler, str):
-            client.close()
+    def as_completed(self, futures):
+        return as_completed(futures)
 
-    return submit, dask_as_completed, close
+    def close(self, wait: bool = True, cancel: bool = False) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=cancel)
 
 
-def _run(runner, tasks, record) -> list:
+class DaskRunner(Runner):
+    """A Dask cluster's workers (each needs the course package and bubblewrap): a scheduler address, or a Client."""
+
+    def __init__(self, scheduler):
+        from distributed import Client
+
+        self._own = isinstance(scheduler, str)
+        self._client = Client(scheduler) if self._own else scheduler
+
+    def submit(self, task: Task):
+        return self._client.submit(grade_task, task, pure=False)
+
+    def as_completed(self, futures):
+        from distributed import as_completed as dask_as_completed
+
+        return dask_as_completed(futures)
+
+    def close(self, wait: bool = True, cancel: bool = False) -> None:
+        if self._own:
+            self._client.close()
+
+
+def _run(runner: Runner, tasks, record) -> list:
     """Run tasks on a runner (which is closed after), calling record(task, payload) or
     record(task, error=...) for each; return the tasks whose worker process died (their pool is gone,
     so they are not recorded here)."""
-    submit, completed, close = runner
     crashed = []
     try:
-        futures = {submit(task): task for task in tasks}
-        for future in completed(futures):
+        futures = {runner.submit(task): task for task in tasks}
+        for future in runner.as_completed(futures):
             task = futures[future]
             try:
                 payload = future.result()
@@ -292,9 +311,9 @@ def _run(runner, tasks, record) -> list:
                 continue
             record(task, payload)
     except BaseException:  # a full disk, Ctrl-C: tasks not started yet are dropped, not run
-        close(wait=True, cancel=True)
+        runner.close(wait=True, cancel=True)
         raise
-    close(wait=True)
+    runner.close(wait=True)
     return crashed
 
 
@@ -361,12 +380,12 @@ def grade(
     # 2 s of CPU. A worker moving on to another assignment starts that one's fork server then.
     runner = None
     if todo:
-        runner = _dask_runner(scheduler) if scheduler else _local_runner(max(1, min(jobs, len(todo))), warm_up=(limits, verify, todo[0][0]))
+        runner = DaskRunner(scheduler) if scheduler else LocalRunner(max(1, min(jobs, len(todo))), warm_up=(limits, verify, todo[0][0]))
     try:
         templates = {a: make_template(course, a) for a in dict.fromkeys(a for a, _, _ in todo)}
     except BaseException:
         if runner is not None:
-            runner[2](wait=True)
+            runner.close(wait=True)
         raise
     # Locally the instructor has been warned above; a cluster's workers are refused without a sandbox
     # unless the instructor says otherwise.
@@ -374,7 +393,6 @@ def grade(
     tasks = [Task(templates[a], student, data, limits, verify, allow_unsandboxed=unsandboxed_ok) for a, student, data in todo]
 
     bar = Progress(len(tasks), progress)
-    timings = []
 
     def record(task, payload=None, error=None):
         assignment = task.template.assignment
@@ -388,8 +406,8 @@ def grade(
         if error is not None:
             result = StudentResult(task.student, assignment, status="error", reason=error)
         result.digest = _digest(task.notebook)
+        result.timings = {**result.timings, "merge": time.perf_counter() - start}
         _save(course, [result])  # on disk at once: a killed run resumes from here
-        timings.append({**(payload or {}).get("timings", {}), "merge": time.perf_counter() - start})
         results.append(result)
         bar.update(result)
 
@@ -398,11 +416,10 @@ def grade(
             crashed = _run(runner, tasks, record) if tasks else []
         # A worker process that died takes its pool with it: retry those students one at a time.
         for task in crashed:
-            if _run(_dask_runner(scheduler) if scheduler else _local_runner(1), [task], record):
+            if _run(DaskRunner(scheduler) if scheduler else LocalRunner(1), [task], record):
                 record(task, error="the grading worker crashed twice on this submission")
     finally:
         bar.close()
     if results:
         _save(course, results)
-    grade.last_timings = timings  # per-notebook phases of the last run, for benchmarks
     return results

@@ -34,6 +34,7 @@ class StudentResult:
     notes: list = field(default_factory=list)  # what the instructor should know
     reason: str = ""  # why status is "error"
     seconds: float = 0.0
+    timings: dict = field(default_factory=dict)  # seconds per phase: isolation, startup, execution, feedback, merge, total
     verified: bool = False  # hidden tests judged outside the kernel (nnfs grade without --no-verify)
     isolation: str = ""  # how the worker isolated this student's code: "bwrap" or "none" ("" when not run)
     digest: str = ""  # sha256 of the submitted notebook, so a re-run can skip what is already graded

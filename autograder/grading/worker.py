@@ -13,7 +13,7 @@ import os
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..assignments import spec
@@ -55,6 +55,18 @@ class Task:
     # A worker without a sandbox refuses to run student code unless this says it may (the instructor's
     # own machine, warned; a Dask cluster only with --allow-unsandboxed).
     allow_unsandboxed: bool = False
+
+
+@dataclass
+class WorkerResult:
+    """What a worker hands the coordinator for one submission: plain data (it travels back from Dask workers)."""
+
+    result: StudentResult  # its timings include every phase in the worker (the coordinator adds its merge)
+    autograded: str | None = None  # the autograded notebook (sanitized and bounded)
+    feedback: str | None = None  # the student's feedback page
+    grades: dict = field(default_factory=dict)  # nbgrader's grade records of this submission, by cell
+    comments: dict = field(default_factory=dict)  # nbgrader's comment records, by cell
+    isolation_warnings: list = field(default_factory=list)  # what this worker's sandbox lacks
 
 
 UNSANDBOXED_NOTE = "graded WITHOUT a sandbox: this student's code ran with the grader's rights"
@@ -317,14 +329,14 @@ def _raw_records(course: Course, assignment: str, student: str) -> tuple[dict, d
     return grades, comments
 
 
-def grade_task(task: Task) -> dict:
-    """Grade one submission; everything in the returned dict is plain data."""
+def grade_task(task: Task) -> WorkerResult:
+    """Grade one submission."""
     quiet_library_warnings()
     isolation = "bwrap" if support().bwrap else "none"
     if isolation == "none" and not task.allow_unsandboxed:
         refused = StudentResult(task.student, task.template.assignment, status="error", isolation=isolation,
                                 reason="not graded: this worker has no sandbox (bubblewrap); install it there, or grade with --allow-unsandboxed")
-        return {"result": asdict(refused), "timings": {}, "isolation_warnings": support().warnings}
+        return WorkerResult(refused, isolation_warnings=support().warnings)
     a = task.template.assignment
     timings = {}
     start = time.perf_counter()
@@ -342,14 +354,13 @@ def grade_task(task: Task) -> dict:
             if task.feedback:
                 _feedback(course, task, result, out, timings)
     timings["total"] = time.perf_counter() - start
-    result.seconds = timings["total"]
+    result.seconds, result.timings = timings["total"], timings
     result.isolation = isolation
     if isolation == "none" and result.status == "graded":
         result.notes.append(UNSANDBOXED_NOTE)
         if "feedback" in out:
             out["feedback"] = _with_banner(out["feedback"], UNSANDBOXED_NOTE)
-    warnings = support().warnings
-    return {"result": asdict(result), "timings": timings, "isolation_warnings": warnings, **out}
+    return WorkerResult(result, isolation_warnings=support().warnings, **out)
 
 
 def _with_banner(html: str, text: str) -> str:
