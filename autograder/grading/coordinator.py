@@ -19,7 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import fields
 from pathlib import Path
 
-from . import pipeline, untrusted
+from . import pipeline, runs, untrusted
 from .course import Course
 from .pipeline import StudentResult, _atomic_write
 from .sandbox import Limits, support
@@ -322,6 +322,7 @@ def grade(
     allow_unsandboxed: bool = False,
 ) -> list[StudentResult]:
     """Grade every student (or the given ones) of one assignment; returns this run's results."""
+    started = time.perf_counter()
     limits = limits or Limits()
     jobs = jobs or os.cpu_count() or 1
     for warning in support().warnings:
@@ -329,7 +330,7 @@ def grade(
     _ensure_assignment_in_gradebook(course, assignment)
     previous = {(r.student, r.assignment): r for r in pipeline.load_results(course)}
 
-    results, todo = [], []
+    results, todo, skipped, refused_count = [], [], 0, 0
     for student, refusal in _submissions(course, assignment, students):
         if refusal is None:
             try:
@@ -339,11 +340,13 @@ def grade(
         if refusal is not None:
             refused = StudentResult(student, assignment, status="error", reason=refusal)
             results.append(refused)
+            refused_count += 1
             _save(course, [refused])
             continue
         before = previous.get((student, assignment))
         done = before is not None and before.digest == _digest(data) and (before.status != "graded" or before.verified == verify)
         if done and not force:
+            skipped += 1
             continue  # graded (or refused) in an earlier run, and unchanged since
         todo.append((student, data))
 
@@ -392,5 +395,8 @@ def grade(
         bar.close()
     if results:
         _save(course, results)
+    # The run's own figures, for the class report (nnfs report).
+    runs.record_run(course, assignment, graded=len(tasks), refused=refused_count, skipped_unchanged=skipped,
+                    seconds=time.perf_counter() - started, jobs=None if scheduler else max(1, min(jobs, len(tasks))))
     grade.last_timings = timings  # per-notebook phases of the last run, for benchmarks
     return results
