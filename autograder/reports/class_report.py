@@ -45,6 +45,7 @@ HIDDEN_TESTS_DID_NOT_RUN = "HIDDEN TESTS DID NOT RUN"
 LONG_FACTOR, LONG_MARGIN = 3.0, 10.0
 EXAMPLE_MAX_CHARS = 20_000  # an example is one function; past this the rest is cut, and the page says so
 NONE = "n/a"  # a figure with nothing to compute it from
+UNNAMED = "(unnamed)"  # a recorded mistake that names no function
 FULL = 1e-9  # a cell scored within this of its points is at full marks (scores are floats)
 
 
@@ -111,19 +112,6 @@ def _nbgrader(cell) -> dict:
     meta = cell.get("metadata") if isinstance(cell, dict) else None
     found = meta.get("nbgrader") if isinstance(meta, dict) else None
     return found if isinstance(found, dict) else {}
-
-
-def _graded_functions(assignment: str, release) -> dict[str, str]:
-    """{function: its test cell's grade id}, in the notebook's order, from the assignment's checks."""
-    from ..grading.judging import TEST_CELL, checks_of
-
-    try:
-        names = list(checks_of(assignment))
-    except ImportError:
-        names = []
-    order = [_nbgrader(c).get("grade_id") for c in release.cells]
-    cells = {name: TEST_CELL.format(name=name) for name in names}
-    return dict(sorted(cells.items(), key=lambda kv: order.index(kv[1]) if kv[1] in order else len(order)))
 
 
 def _solution_cells(release) -> dict[str, str]:
@@ -199,7 +187,7 @@ class Mistake:
     id: str
     function: str
     students: int
-    share: str  # of the students graded on this function
+    share: str  # of the students graded on this function whose mistakes are known
     mean_points_lost: str
     message: str  # the most common message for this id
     example: str | None = None  # the page anchor of its anonymised example
@@ -337,112 +325,140 @@ def build(course: Course, assignment: str, records: list[Record], run: dict | No
     mine = sorted((r for r in records if r.result.assignment == assignment), key=lambda r: r.result.student)
     graded = [r for r in mine if r.result.status == "graded" and r.result.score is not None]
     release = _release(course, assignment)
+    order = [_nbgrader(c).get("grade_id") for c in release.cells]
 
     finals = [pipeline.final_score(r.result) for r in graded]
     top = max((r.result.max_score or 0.0 for r in graded), default=0.0)
-    known = [r for r in graded if r.mistakes is not None]
+    unknown = sum(r.mistakes is None for r in graded)
     summary = {"submissions": str(len(mine)), "graded": str(len(graded)), "errors": str(len(mine) - len(graded)),
                "max_points": number(top),
                "mean": number(statistics.fmean(finals)) if finals else NONE,
                "median": number(statistics.median(finals)) if finals else NONE,
-               "mistakes_unknown": str(len(graded) - len(known))}
+               "mistakes_unknown": str(unknown)}
     edges, counts = _bins(finals, top) if graded else ([], [])
     bins = [(f"{number(lo)}-{number(hi)}", c) for lo, hi, c in zip(edges, edges[1:], counts)]
+    questions = _questions(graded, order)
 
-    order = [_nbgrader(c).get("grade_id") for c in release.cells]
-    all_cells = {g: m for r in graded for g, (_, m) in r.result.cells.items()}
-    questions = []
-    for cell in sorted(all_cells, key=lambda g: (order.index(g) if g in order else len(order), g)):
-        waiting = {r.result.student for r in graded if cell in _manual_cells(r.result)}
-        scores = [r.result.cells[cell][0] for r in graded if cell in r.result.cells and r.result.student not in waiting]
-        points = all_cells[cell]
-        if points <= 0:
-            continue  # the integrity declaration: 0 points, flagged below when blank
-        questions.append(Question(cell, number(points), len(scores),
-                                  number(statistics.fmean(scores)) if scores else NONE,
-                                  number(statistics.median(scores)) if scores else NONE,
-                                  percent(sum(s <= 0 for s in scores) / len(scores)) if scores else NONE, len(waiting)))
-
-    functions, examples = [], []
-    labels = Labels(course)
-    notebooks = _Notebooks(course, assignment)
-    solution_cells = _solution_cells(release)
-    graded_functions = _graded_functions(assignment, release)
-    for m in (m for r in known for m in r.mistakes):  # mistakes of functions the checks no longer list
-        graded_functions.setdefault(m["function"] or "(unnamed)", m["cell"])
-    for name, cell in graded_functions.items():
-        on_cell = [r for r in graded if cell in r.result.cells]
-        full = {r.result.student for r in on_cell if r.result.cells[cell][0] >= r.result.cells[cell][1] - FULL}
-        by_id: dict[str, list] = {}  # mistake id -> (record, mistake) pairs
-        who: dict[str, list] = {}  # mistake id -> the students who made it
-        for r in known:
-            for m in r.mistakes:
-                if (m["function"] or "(unnamed)") == name:
-                    by_id.setdefault(m["id"], []).append((r, m))
-        named = {r.result.student for pairs in by_id.values() for r, _ in pairs}
-        unexplained = sum(1 for r in on_cell if r.mistakes is not None and r.result.student not in full | named)
-        function = Function(name, cell, len(on_cell), percent(len(full) / len(on_cell)) if on_cell else NONE, unexplained)
-        for mistake_id, pairs in by_id.items():
-            students = sorted({r.result.student for r, _ in pairs})
-            lost = {}
-            for r, m in pairs:
-                lost[r.result.student] = lost.get(r.result.student, 0.0) + m["points_lost"]
-            messages = [m["message"] for _, m in pairs]
-            message = max(sorted(set(messages)), key=messages.count)
-            function.mistakes.append(Mistake(mistake_id, name, len(students), percent(len(students) / len(on_cell)) if on_cell else NONE,
-                                             number(statistics.fmean(lost.values())), message))
-            who[mistake_id] = students
-        function.mistakes.sort(key=lambda m: (-m.students, m.id))  # the most common first
-        for mistake in function.mistakes:
-            mistake.example, mistake.no_example = _example(mistake, who[mistake.id], solution_cells.get(name), notebooks, labels, names, examples)
-        functions.append(function)
+    examples = []
+    find_example = _ExampleFinder(course, assignment, _solution_cells(release), names, examples)
+    functions = [_function(name, cell, graded, find_example) for name, cell in _functions(assignment, order, graded).items()]
 
     seconds = [r.result.seconds for r in mine if r.result.seconds and r.result.seconds > 0]
     median_seconds = statistics.median(seconds) if seconds else None
-    look = []
-    for r in mine:
-        flags = _flags(r.result, median_seconds)
-        if flags:
-            look.append(Look(r.result.student, names.get(r.result.student, ""), flags))
+    look = [Look(r.result.student, names.get(r.result.student, ""), flags) for r in mine if (flags := _flags(r.result, median_seconds))]
     long_rule = (f"more than {LONG_FACTOR:g} times the median time per notebook ({number(median_seconds)} s) and at least "
                  f"{LONG_MARGIN:g} s more than it" if median_seconds else "no grading times recorded")
 
-    run_figures = {}
-    if run:
-        graded_count = int(run.get("graded") or 0)
-        wall = float(run.get("seconds") or 0.0)
-        run_figures = {"finished": str(run.get("finished", "")), "notebooks": str(graded_count),
-                       "skipped_unchanged": str(run.get("skipped_unchanged", 0)), "refused": str(run.get("refused", 0)),
-                       "seconds": number(wall), "seconds_per_notebook": number(wall / graded_count) if graded_count else NONE,
-                       "jobs": str(run.get("jobs") or "cluster")}
-    if median_seconds:
-        run_figures["median_seconds_in_worker"] = number(median_seconds)
-
     report = Report(assignment, dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), summary, bins, questions,
-                    functions, examples, look, run_figures, long_rule, len(graded) - len(known))
+                    functions, examples, look, _run_figures(run, median_seconds), long_rule, unknown)
     report.histogram_png = _histogram_png(edges, counts, top) if graded else ""
     report.questions_png = _questions_png(questions) if questions else ""
     return report
 
 
-def _example(mistake: Mistake, students: list[str], grade_id: str | None, notebooks: _Notebooks, labels: Labels,
-             names: dict, examples: list) -> tuple[str | None, str]:
-    """One anonymised example of this mistake (the first student, in label order, whose cell can be read)."""
-    if grade_id is None:
-        return None, f"the release has no answer cell defining {mistake.function}"
-    reasons = []
-    for student in sorted(students, key=labels):
-        code, why = notebooks.cell_source(student, grade_id)
-        if code is None:
-            reasons.append(why)
-            continue
-        label = labels(student)
-        code = anonymise(code, student, names.get(student, ""), label)
-        anchor = f"example-{len(examples) + 1}"
-        examples.append(Example(anchor, mistake.id, mistake.function, label, grade_id, code[:EXAMPLE_MAX_CHARS],
-                                max(0, len(code) - EXAMPLE_MAX_CHARS)))
-        return anchor, ""
-    return None, "no example: " + "; ".join(sorted(set(reasons)))
+def _questions(graded: list[Record], order: list) -> list[Question]:
+    """Each graded cell with points, in the notebook's order; cells awaiting manual grading left out of its figures."""
+    points_of = {g: m for r in graded for g, (_, m) in r.result.cells.items()}
+    questions = []
+    for cell in sorted(points_of, key=lambda g: (order.index(g) if g in order else len(order), g)):
+        if points_of[cell] <= 0:
+            continue  # the integrity declaration: 0 points (a blank one is flagged under "need a look")
+        waiting = {r.result.student for r in graded if cell in _manual_cells(r.result)}
+        scores = [r.result.cells[cell][0] for r in graded if cell in r.result.cells and r.result.student not in waiting]
+        questions.append(Question(cell, number(points_of[cell]), len(scores),
+                                  number(statistics.fmean(scores)) if scores else NONE,
+                                  number(statistics.median(scores)) if scores else NONE,
+                                  percent(sum(s <= 0 for s in scores) / len(scores)) if scores else NONE, len(waiting)))
+    return questions
+
+
+def _functions(assignment: str, order: list, graded: list[Record]) -> dict[str, str]:
+    """{graded function: its test cell}: the assignment's checks, in the notebook's order, then any function a
+    recorded mistake names that the checks no longer list."""
+    from ..grading.judging import TEST_CELL, checks_of
+
+    try:
+        names = list(checks_of(assignment))
+    except ImportError:
+        names = []
+    found = {name: TEST_CELL.format(name=name) for name in names}
+    found = dict(sorted(found.items(), key=lambda kv: order.index(kv[1]) if kv[1] in order else len(order)))
+    for r in graded:
+        for m in r.mistakes or []:
+            found.setdefault(m["function"] or UNNAMED, m["cell"])
+    return found
+
+
+def _function(name: str, cell: str, graded: list[Record], find_example) -> Function:
+    """One function: the share at full marks, and its named mistakes, the most common first, each with an example."""
+    on_cell = [r for r in graded if cell in r.result.cells]
+    known = [r for r in on_cell if r.mistakes is not None]
+    full = {r.result.student for r in on_cell if r.result.cells[cell][0] >= r.result.cells[cell][1] - FULL}
+    made: dict[str, list] = {}  # mistake id -> [(student, mistake)]
+    for r in graded:
+        for m in r.mistakes or []:
+            if (m["function"] or UNNAMED) == name:
+                made.setdefault(m["id"], []).append((r.result.student, m))
+    named = {student for pairs in made.values() for student, _ in pairs}
+    function = Function(name, cell, len(on_cell), percent(len(full) / len(on_cell)) if on_cell else NONE,
+                        sum(1 for r in known if r.result.student not in full | named))
+    for mistake_id, pairs in made.items():
+        lost = {}
+        for student, m in pairs:
+            lost[student] = lost.get(student, 0.0) + m["points_lost"]
+        messages = [m["message"] for _, m in pairs]
+        function.mistakes.append(Mistake(mistake_id, name, len(lost), percent(len(lost) / len(known)) if known else NONE,
+                                         number(statistics.fmean(lost.values())), max(sorted(set(messages)), key=messages.count)))
+    function.mistakes.sort(key=lambda m: (-m.students, m.id))
+    for mistake in function.mistakes:
+        mistake.example, mistake.no_example = find_example(mistake, sorted({s for s, _ in made[mistake.id]}))
+    return function
+
+
+def _run_figures(run: dict | None, median_seconds: float | None) -> dict:
+    """The last run's figures (grading_runs.json), and the median time per notebook over the results on record."""
+    figures = {}
+    try:
+        if run:
+            graded = int(run.get("graded") or 0)
+            wall = float(run.get("seconds") or 0.0)
+            figures = {"finished": str(run.get("finished", "")), "notebooks": str(graded),
+                       "skipped_unchanged": str(int(run.get("skipped_unchanged") or 0)), "refused": str(int(run.get("refused") or 0)),
+                       "seconds": number(wall), "seconds_per_notebook": number(wall / graded) if graded else NONE,
+                       "jobs": str(run.get("jobs") or "cluster")}
+    except (TypeError, ValueError):
+        figures = {}  # a summary edited by hand into nonsense: shown as no run recorded
+    if median_seconds:
+        figures["median_seconds_in_worker"] = number(median_seconds)
+    return figures
+
+
+class _ExampleFinder:
+    """One anonymised example per mistake: the first of its students (in label order, so not by id) whose answer
+    cell for the function can be read; the examples are collected in ``examples`` for the page's last section."""
+
+    def __init__(self, course: Course, assignment: str, solution_cells: dict, names: dict, examples: list):
+        self.notebooks, self.labels = _Notebooks(course, assignment), Labels(course)
+        self.solution_cells, self.names, self.examples = solution_cells, names, examples
+
+    def __call__(self, mistake: Mistake, students: list[str]) -> tuple[str | None, str]:
+        """(the example's anchor, "") or (None, why there is none)."""
+        grade_id = self.solution_cells.get(mistake.function)
+        if grade_id is None:
+            return None, f"the release has no answer cell defining {mistake.function}"
+        reasons = []
+        for student in sorted(students, key=self.labels):
+            code, why = self.notebooks.cell_source(student, grade_id)
+            if code is None:
+                reasons.append(why)
+                continue
+            label = self.labels(student)
+            code = anonymise(code, student, self.names.get(student, ""), label)
+            anchor = f"example-{len(self.examples) + 1}"
+            self.examples.append(Example(anchor, mistake.id, mistake.function, label, grade_id, code[:EXAMPLE_MAX_CHARS],
+                                         max(0, len(code) - EXAMPLE_MAX_CHARS)))
+            return anchor, ""
+        return None, "no example: " + "; ".join(sorted(set(reasons)))
 
 
 # ------------------------------------------------------------------------------------------- plots
@@ -520,11 +536,7 @@ def write(course: Course, assignment: str, records: list[Record] | None = None) 
     from ..term import roster
 
     records = load_records(course) if records is None else records
-    try:
-        names = roster.names(course)
-    except Exception:  # noqa: BLE001 - names are a convenience: a damaged roster file must not stop the report
-        names = {}
-    report = build(course, assignment, records, runs.last_runs(course).get(assignment), names)
+    report = build(course, assignment, records, runs.last_runs(course).get(assignment), roster.names(course))
     folder = course.root / REPORTS_DIR / assignment
     out = io.StringIO()
     writer = csv.writer(out)
