@@ -275,10 +275,26 @@ def test_a_grading_run_records_its_figures_and_the_report_shows_them(tmp_path):
     assert (first["graded"], first["refused"], first["skipped_unchanged"], first["jobs"]) == (2, 1, 0, 2) and first["seconds"] > 0
     coordinator.grade(course, A1, jobs=2, progress=False, log=lambda *_: None)
     second = runs.last_runs(course)[A1]
-    assert (second["graded"], second["refused"], second["skipped_unchanged"]) == (0, 1, 2)
+    assert (second["graded"], second["refused"], second["skipped_unchanged"], second["jobs"]) == (0, 1, 2, 0)
     report = build(course)
     assert (report.run["notebooks"], report.run["skipped_unchanged"], report.run["seconds_per_notebook"]) == ("0", "2", "n/a")
     assert report.summary["graded"] == "1" and report.summary["errors"] == "2"
     assert {look.student: [f.kind for f in look.flags] for look in report.look}.keys() >= {"example-dan"}
     (course.root / runs.RUNS_FILE).write_text("{not json")
     assert runs.last_runs(course) == {}  # a damaged figures file: no figures, no failure
+
+
+@pytest.mark.parametrize("assignment", ["a1_helpers", "a2_backprop", "a3_moons", "a4_mnist", "a5_cnn"])
+def test_every_assignments_functions_have_a_test_cell_and_an_answer_cell(assignment):
+    """What the report reads from an assignment's declaration (its checks) and its release: each graded function's
+    test cell is in the release, and so is the answer cell its example is taken from."""
+    from autograder.grading.course import Course
+    from notebooks import ROOT
+
+    release = class_report._release(Course(ROOT), assignment)
+    order = [class_report._nbgrader(c).get("grade_id") for c in release.cells]
+    functions = class_report._functions(assignment, order, [])
+    answers = class_report._solution_cells(release)
+    assert functions and all(cell in order for cell in functions.values()), functions
+    assert set(functions) <= set(answers), set(functions) - set(answers)
+    assert list(functions.values()) == sorted(functions.values(), key=order.index)  # the notebook's order

@@ -397,6 +397,6 @@ def grade(
         _save(course, results)
     # The run's own figures, for the class report (nnfs report).
     runs.record_run(course, assignment, graded=len(tasks), refused=refused_count, skipped_unchanged=skipped,
-                    seconds=time.perf_counter() - started, jobs=None if scheduler else max(1, min(jobs, len(tasks))))
+                    seconds=time.perf_counter() - started, jobs=None if scheduler else min(jobs, len(tasks)))
     grade.last_timings = timings  # per-notebook phases of the last run, for benchmarks
     return results

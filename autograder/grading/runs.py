@@ -29,7 +29,7 @@ def last_runs(course: Course) -> dict:
 
 def record_run(course: Course, assignment: str, *, graded: int, refused: int, skipped_unchanged: int, seconds: float, jobs: int | None) -> None:
     """This run of one assignment, replacing its previous one: notebooks run, submissions refused before
-    running (not a notebook, a link, an invalid folder name), skipped as unchanged, wall seconds, local workers (None on a Dask cluster)."""
+    running (not a notebook, a link, an invalid folder name), skipped as unchanged, wall seconds, local workers used (None on a Dask cluster)."""
     runs = last_runs(course)
     runs[assignment] = {
         "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -425,7 +425,7 @@ def _run_figures(run: dict | None, median_seconds: float | None) -> dict:
             figures = {"finished": str(run.get("finished", "")), "notebooks": str(graded),
                        "skipped_unchanged": str(int(run.get("skipped_unchanged") or 0)), "refused": str(int(run.get("refused") or 0)),
                        "seconds": number(wall), "seconds_per_notebook": number(wall / graded) if graded else NONE,
-                       "jobs": str(run.get("jobs") or "cluster")}
+                       "jobs": "cluster" if run.get("jobs") is None else str(int(run["jobs"]))}
     except (TypeError, ValueError):
         figures = {}  # a summary edited by hand into nonsense: shown as no run recorded
     if median_seconds:
