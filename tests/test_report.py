@@ -298,3 +298,15 @@ def test_every_assignments_functions_have_a_test_cell_and_an_answer_cell(assignm
     assert functions and all(cell in order for cell in functions.values()), functions
     assert set(functions) <= set(answers), set(functions) - set(answers)
     assert list(functions.values()) == sorted(functions.values(), key=order.index)  # the notebook's order
+
+
+def test_labels_are_stable_in_a_course_and_not_a_hash_of_the_id(tmp_path):
+    from autograder.grading.course import Course
+
+    first, second = Course(tmp_path / "one"), Course(tmp_path / "two")
+    label = class_report.Labels(first)("s07")
+    assert class_report.Labels(first)("s07") == label != class_report.Labels(second)("s07")  # a random key per course
+    key = first.root / "reports" / class_report.KEY_FILE
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert class_report.anonymise("s07 and S07, not s070 or as07; Bob Kahn / Kahn, Bob / KAHN", "s07", "Kahn, Bob", "L") == \
+        "L and L, not s070 or as07; L / L / L"

@@ -130,17 +130,18 @@ def _solution_cells(release) -> dict[str, str]:
 
 
 class Labels:
-    """A stable anonymous label per student ("student-3fa9c1"): an HMAC of the id with a random key kept in
+    """A stable anonymous label per student ("student-3fa9c1d0"): an HMAC of the id with a random key kept in
     reports/, so labels stay the same from one report to the next but cannot be recomputed from a roster."""
 
     def __init__(self, course: Course):
         path = course.root / REPORTS_DIR / KEY_FILE
         if not path.is_file():
             _atomic_write(path, secrets.token_hex(32) + "\n")
+            path.chmod(0o600)  # whoever reads it can tell which label is whose
         self.key = path.read_text().strip().encode()
 
     def __call__(self, student: str) -> str:
-        return "student-" + hmac.new(self.key, student.encode(), hashlib.sha256).hexdigest()[:6]
+        return "student-" + hmac.new(self.key, student.encode(), hashlib.sha256).hexdigest()[:8]
 
 
 def _identities(student: str, name: str) -> list[str]:
