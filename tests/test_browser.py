@@ -19,6 +19,8 @@ through Playwright) plays:
   stand-in ids and prints and exports them inert; formgrader, which reads submitted/ itself, lists none of
   them (autograder/formgrader_guard.py) and runs none of their scripts in its lists or on the student pages
   a crafted link to each leads to.
+And an instructor opens a class report (`nnfs report`) from disk, of a made-up class whose ids, messages, notes
+and code carry scripts (tests/synthetic_class.py): the numbers and the ranked mistakes are there, and nothing runs.
 Every step leaves a screenshot in test-output/browser/ (git-ignored) for a reviewer to look at, also the
 step that failed (its name ends in -FAILED). Skips only when Playwright or Chromium cannot start here.
 """
