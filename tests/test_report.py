@@ -235,7 +235,7 @@ def test_a_result_file_without_mistakes(tmp_path):
     assert all(f.mistakes == [] and f.below_full_without_mistake == 0 for f in report.functions)
     assert report.run == {"median_seconds_in_worker": "2"}
     text, _ = read_written(course)
-    assert 'id="mistakes-unknown"' in text and "7 of 7 graded submissions" in text
+    assert 'id="mistakes-unknown"' in text and "For 7 of 7 graded submissions" in text
     assert "No run recorded" in text
 
 
@@ -310,3 +310,18 @@ def test_labels_are_stable_in_a_course_and_not_a_hash_of_the_id(tmp_path):
     assert key.stat().st_mode & 0o777 == 0o600
     assert class_report.anonymise("s07 and S07, not s070 or as07; Bob Kahn / Kahn, Bob / KAHN", "s07", "Kahn, Bob", "L") == \
         "L and L, not s070 or as07; L / L / L"
+
+
+def test_mistakes_of_a_result_judged_in_the_kernel_are_unknown_not_none(tmp_path):
+    """--no-verify: the checks judged in the student's kernel and nothing but text came back, so the recorded list is
+    empty though the student lost points: those mistakes are unknown."""
+    rows = records()
+    s02 = next(row for row in rows if row["student"] == "s02")
+    s02["verified"], s02["mistakes"] = False, []
+    course = make_class(tmp_path / "course")
+    (course.root / pipeline.STATUS_FILE).write_text(json.dumps(rows))
+    report = build(course)
+    assert report.summary["mistakes_unknown"] == "2"
+    softmax = by(report.functions, "name")["softmax"]
+    assert [(m.id, m.students, m.share) for m in softmax.mistakes][0] == ("softmax.axis0", 2, "40%")  # s03, s07 of 5 known
+    assert softmax.below_full_without_mistake == 0  # s02 is not counted as losing points for no named reason

@@ -59,7 +59,7 @@ class ReportError(RuntimeError):
 @dataclass
 class Record:
     result: StudentResult
-    mistakes: list | None  # None: recorded before results carried mistakes (unknown, not "none")
+    mistakes: list | None  # None: unknown (recorded before results carried mistakes, or judged in the kernel), not "none"
 
 
 def _clean_mistakes(raw) -> list | None:
@@ -80,9 +80,9 @@ def _clean_mistakes(raw) -> list | None:
 
 
 def load_records(course: Course) -> list[Record]:
-    """Every result on record, with its mistakes. Read here rather than with pipeline.load_results, which
-    refuses fields it does not know and, once results carry mistakes, could not tell a result recorded before
-    that (mistakes unknown) from one with none."""
+    """Every result on record, with its mistakes (None where they are unknown). Read here rather than with
+    pipeline.load_results, which refuses fields it does not know and, once results carry mistakes, could not tell
+    a result recorded before that (mistakes unknown) from one with none."""
     path = course.root / pipeline.STATUS_FILE
     if not path.is_file():
         return []
@@ -93,7 +93,9 @@ def load_records(course: Course) -> list[Record]:
         for row in rows:
             result = StudentResult(**{k: v for k, v in row.items() if k in known})
             result.cells = {str(k): (float(v[0]), float(v[1])) for k, v in result.cells.items()}
-            records.append(Record(result, _clean_mistakes(row.get("mistakes"))))
+            # --no-verify: the checks judged inside the kernel, where only printed text comes back: no mistakes recorded
+            judged_outside = result.verified or result.status != "graded"
+            records.append(Record(result, _clean_mistakes(row.get("mistakes")) if judged_outside else None))
     except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
         raise ReportError(f"{path} is corrupt ({exc}); delete it and regrade to rebuild it") from exc
     pipeline.with_gradebook_scores(course, [r.result for r in records])  # manual grades given since
