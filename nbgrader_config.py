@@ -32,7 +32,18 @@ c.Autograde.autograde_preprocessors = [
     "autograder.preprocessors.sanitize.SanitizeSubmission",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
-    "nbgrader.preprocessors.CheckCellMetadata",
+    "autograder.preprocessors.metadata.CheckCellMetadata",
+]
+
+# What runs on a submission before its cells are executed: nbgrader's own steps, with the same metadata check
+# as above (nbgrader's CheckCellMetadata, its schema validator compiled once instead of once per cell:
+# autograder/preprocessors/metadata.py).
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "autograder.preprocessors.metadata.CheckCellMetadata",
 ]
 
 # The same cleaning where nbconvert renders HTML, for autograded notebooks stored before it existed: feedback

@@ -48,21 +48,21 @@ def _grade(course: Course, assignments: list[str], students, args=None) -> list:
         limits.cell_seconds = args.cell_timeout
         limits.notebook_seconds = args.notebook_timeout
         limits.memory_mb = args.memory_mb
-    results = []
-    for assignment in assignments:
-        print(f"grading {assignment}")
-        results += coordinator.grade(
-            course,
-            assignment,
-            students,
-            jobs=getattr(args, "jobs", None),
-            scheduler=getattr(args, "scheduler", None),
-            limits=limits,
-            verify=not getattr(args, "no_verify", False),
-            force=getattr(args, "force", False),
-            allow_unsandboxed=getattr(args, "allow_unsandboxed", False),
-        )
-    return results
+    if not assignments:
+        return []
+    # One pool for all of them: the workers stay busy across assignments (longest submissions first).
+    print(f"grading {', '.join(assignments)}")
+    return coordinator.grade(
+        course,
+        assignments,
+        students,
+        jobs=getattr(args, "jobs", None),
+        scheduler=getattr(args, "scheduler", None),
+        limits=limits,
+        verify=not getattr(args, "no_verify", False),
+        force=getattr(args, "force", False),
+        allow_unsandboxed=getattr(args, "allow_unsandboxed", False),
+    )
 
 
 def _export(course: Course, results, args=None) -> None:

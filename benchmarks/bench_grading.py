@@ -91,11 +91,9 @@ def ours(root: Path, assignments: list[str], jobs: int) -> tuple[float, list[dic
     for assignment in assignments:
         pipeline.generate_release(course, assignment)
     start = time.perf_counter()
-    timings = []
-    for assignment in assignments:
-        coordinator.grade(course, assignment, jobs=jobs, limits=Limits(), force=True, progress=False, log=lambda *_: None)
-        timings += coordinator.grade.last_timings
-    return time.perf_counter() - start, timings
+    # As `nnfs grade a4_mnist a5_cnn` does: one pool for every assignment, longest submissions first.
+    coordinator.grade(course, assignments, jobs=jobs, limits=Limits(), force=True, progress=False, log=lambda *_: None)
+    return time.perf_counter() - start, coordinator.grade.last_timings
 
 
 def main() -> int:

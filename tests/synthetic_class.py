@@ -88,8 +88,9 @@ def make_class(root, run=True):
     course = copy_course(root)
     (course.root / STATUS_FILE).write_text(json.dumps(records(), indent=1))
     if run:
-        (course.root / RUNS_FILE).write_text(json.dumps({A1: {"finished": "2026-12-05T01:00:00+00:00", "graded": 6, "refused": 1,
-                                                              "skipped_unchanged": 2, "seconds": 30.0, "jobs": 2}}))
+        run = {"finished": "2026-12-05T01:00:00+00:00", "run_assignments": [A1, "a2_backprop"], "run_notebooks": 8, "seconds": 40.0, "jobs": 2}
+        (course.root / RUNS_FILE).write_text(json.dumps({A1: {**run, "graded": 6, "refused": 1, "skipped_unchanged": 2},
+                                                        "a2_backprop": {**run, "graded": 2, "refused": 0, "skipped_unchanged": 0}}))
     for student, _, _, _ in CLASS:
         answers = {"softmax": CODE[student]} if student in CODE else {}
         text = build_submission(course.release_notebook(A1), ExampleStudent(student, A1, "", answers))

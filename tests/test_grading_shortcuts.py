@@ -116,3 +116,119 @@ def test_judging_outside_the_kernel_gives_the_scores_the_checks_give_inside(tmp_
         assert outside[student].cells == inside[student].cells, student
         assert outside[student].verified and not inside[student].verified
     assert outside["example-bob"].score < outside["example-ada"].score == 10.0
+
+
+def test_cached_metadata_check_refuses_what_nbgraders_refuses(tmp_path):
+    """autograder.preprocessors.metadata.CheckCellMetadata (its schema validator compiled once) accepts and
+    refuses the same notebooks as nbgrader's CheckCellMetadata, with the same error."""
+    import copy
+
+    import nbformat
+    from nbgrader.preprocessors import CheckCellMetadata as Nbgrader
+
+    from autograder.preprocessors.metadata import CheckCellMetadata as Cached
+
+    course = copy_course(tmp_path)
+    release = nbformat.read(course.release_notebook(A1), as_version=4)
+    graded = next(i for i, c in enumerate(release.cells) if c.metadata.get("nbgrader", {}).get("grade"))
+
+    def broken(change):
+        nb = copy.deepcopy(release)
+        change(nb.cells[graded].metadata["nbgrader"], nb)
+        return nb
+
+    cases = {
+        "release": release,
+        "points not a number": broken(lambda m, nb: m.__setitem__("points", "ten")),
+        "grade_id missing": broken(lambda m, nb: m.pop("grade_id")),
+        "unknown key": broken(lambda m, nb: m.__setitem__("surprise", 1)),
+        "old schema": broken(lambda m, nb: m.__setitem__("schema_version", 1)),
+        "newer schema": broken(lambda m, nb: m.__setitem__("schema_version", 99)),
+        "duplicate grade id": broken(lambda m, nb: nb.cells.append(copy.deepcopy(nb.cells[graded]))),
+    }
+    for name, nb in cases.items():
+        outcomes = []
+        for check in (Nbgrader(), Cached()):
+            try:
+                check.preprocess(copy.deepcopy(nb), {})
+                outcomes.append("accepted")
+            except Exception as exc:  # noqa: BLE001  (the point is to compare what each raises)
+                outcomes.append((type(exc).__name__, str(exc)))
+        assert outcomes[0] == outcomes[1], name
+        assert (outcomes[1] == "accepted") == (name == "release"), name  # each broken case is refused
+
+
+def test_gradebooks_sharing_an_engine_record_what_nbgrader_records(tmp_path):
+    """Inside grading's shared_engines() (one SQLAlchemy engine per gradebook file, tables checked once),
+    nbgrader's own autograde writes the same grade and comment rows as without it."""
+    from autograder.grading.gradebook_engines import shared_engines
+
+    rows = []
+    for shared in (False, True):
+        course = copy_course(tmp_path / f"shared-{shared}")
+        write_submissions(course.root, A1)
+        pipeline.generate_release(course, A1)
+        if shared:
+            with shared_engines():
+                done = course.api().autograde(A1, "example-bob", force=True, create=True)
+        else:
+            done = course.api().autograde(A1, "example-bob", force=True, create=True)
+        assert done["success"], done.get("log")
+        with course.gradebook() as gb:
+            submission = gb.find_submission(A1, "example-bob")
+            rows.append((
+                sorted((g.name, g.auto_score, g.needs_manual_grade) for nb in submission.notebooks for g in nb.grades),
+                sorted((c.name, c.auto_comment) for nb in submission.notebooks for c in nb.comments),
+            ))
+    assert rows[0] == rows[1]
+    scores = [score for _, score, _ in rows[0][0] if score is not None]
+    assert len(scores) >= 6 and 0 < sum(scores) < 10  # Bob's realistic mistakes: some points, not all
+
+
+def test_a_run_over_several_assignments_queues_the_longest_first():
+    from autograder.grading.pipeline import StudentResult
+
+    previous = {
+        ("ada", "a4_mnist"): StudentResult("ada", "a4_mnist", seconds=30.0),
+        ("bob", "a4_mnist"): StudentResult("bob", "a4_mnist", seconds=10.0),
+        ("ada", "a5_cnn"): StudentResult("ada", "a5_cnn", seconds=60.0),
+    }
+    assert coordinator._expected_seconds(previous, "ada", "a5_cnn") == 60.0  # its own last run
+    assert coordinator._expected_seconds(previous, "carol", "a4_mnist") == 30.0  # the assignment's median
+    assert coordinator._expected_seconds(previous, "carol", "a1_helpers") == 0.0  # nothing known
+
+
+def test_several_assignments_graded_in_one_pool(tmp_path):
+    """`nnfs grade a1_helpers a2_backprop`: one pool for both; each result is merged into its own assignment."""
+    course = copy_course(tmp_path)
+    for a in (A1, "a2_backprop"):
+        write_submissions(tmp_path, a)
+    results = coordinator.grade(course, [A1, "a2_backprop"], ["example-ada"], jobs=2, progress=False, log=lambda *_: None)
+    assert sorted((r.assignment, r.status) for r in results) == [(A1, "graded"), ("a2_backprop", "graded")]
+    by_assignment = {r.assignment: r for r in results}
+    assert by_assignment[A1].score == 10.0
+    assert "grad_wrt_wh_tests" in by_assignment["a2_backprop"].cells and "grad_wrt_wh_tests" not in by_assignment[A1].cells
+    assert "softmax_tests" in by_assignment[A1].cells and "softmax_tests" not in by_assignment["a2_backprop"].cells
+    for a in (A1, "a2_backprop"):
+        assert course.autograded_notebook("example-ada", a).is_file() and course.feedback_html("example-ada", a).is_file()
+
+
+def test_a_process_forked_inside_shared_engines_gets_nbgraders_own_gradebook():
+    import os
+
+    from nbgrader import api
+
+    from autograder.grading.gradebook_engines import shared_engines
+
+    original = api.Gradebook.__init__
+    with shared_engines():
+        assert api.Gradebook.__init__ is not original
+        pid = os.fork()
+        if pid == 0:  # the child: nbgrader's own __init__, and a block of its own does not wait on the parent's lock
+            ok = api.Gradebook.__init__ is original
+            with shared_engines():
+                ok = ok and api.Gradebook.__init__ is not original
+            os._exit(0 if ok and api.Gradebook.__init__ is original else 1)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert api.Gradebook.__init__ is original

@@ -107,8 +107,10 @@ def test_the_students_who_need_a_look(course):
 
 def test_the_run_figures(course):
     report = build(course)
+    # a1 and a2 graded in one pool: 8 notebooks (6 of them a1's) in 40 s
     assert report.run == {"finished": "2026-12-05T01:00:00+00:00", "notebooks": "6", "skipped_unchanged": "2", "refused": "1",
-                          "seconds": "30", "seconds_per_notebook": "5", "jobs": "2", "median_seconds_in_worker": "2"}
+                          "run_assignments": "a1_helpers, a2_backprop", "run_notebooks": "8", "run_seconds": "40",
+                          "seconds_per_notebook": "5", "jobs": "2", "median_seconds_in_worker": "2"}
 
 
 def test_the_notes_it_flags_are_the_ones_grading_writes(tmp_path):
@@ -259,7 +261,8 @@ def test_nnfs_report_writes_each_graded_assignment_and_refuses_a_corrupt_status_
 
 
 def test_a_grading_run_records_its_figures_and_the_report_shows_them(tmp_path):
-    """Real grading, small: one example student, graded, then graded again unchanged (skipped), plus a refused folder."""
+    """Real grading, small: two a1 submissions (one right, one not a notebook) and a refused folder, in a run with a3
+    (nothing submitted), then the same again (both skipped as unchanged)."""
     course = copy_course(tmp_path / "course")
     write_submissions(course.root, A1)
     keep = {"example-ada", "example-dan"}  # right, and not a notebook (an error, graded in the worker)
@@ -270,9 +273,10 @@ def test_a_grading_run_records_its_figures_and_the_report_shows_them(tmp_path):
             folder.rmdir()
     bad = course.root / "submitted" / "bad name!" / A1
     bad.mkdir(parents=True)
-    coordinator.grade(course, A1, jobs=2, progress=False, log=lambda *_: None)
-    first = runs.last_runs(course)[A1]
+    coordinator.grade(course, [A1, "a3_moons"], jobs=2, progress=False, log=lambda *_: None)
+    first, a3 = runs.last_runs(course)[A1], runs.last_runs(course)["a3_moons"]
     assert (first["graded"], first["refused"], first["skipped_unchanged"], first["jobs"]) == (2, 1, 0, 2) and first["seconds"] > 0
+    assert (a3["graded"], a3["run_notebooks"], a3["run_assignments"], a3["seconds"]) == (0, 2, [A1, "a3_moons"], first["seconds"])
     coordinator.grade(course, A1, jobs=2, progress=False, log=lambda *_: None)
     second = runs.last_runs(course)[A1]
     assert (second["graded"], second["refused"], second["skipped_unchanged"], second["jobs"]) == (0, 1, 2, 0)

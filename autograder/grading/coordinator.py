@@ -14,6 +14,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import fields
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from . import pipeline, runs, untrusted
 from .course import Course
+from .gradebook_engines import shared_engines
 from .pipeline import StudentResult, _atomic_write
 from .sandbox import Limits, support
 from . import worker
@@ -308,9 +310,20 @@ def _run(runner, tasks, record) -> list:
     return crashed
 
 
+def _expected_seconds(previous: dict, student: str, assignment: str) -> float:
+    """How long a submission is likely to take, from the last run that graded it (or its assignment's
+    median there); 0 where nothing is known. Only an order for the queue: longest first, so that the
+    last long notebook does not start when the others are done (a5's take twice a4's)."""
+    before = previous.get((student, assignment))
+    if before is not None and before.seconds:
+        return before.seconds
+    known = sorted(r.seconds for (_, a), r in previous.items() if a == assignment and r.seconds)
+    return known[len(known) // 2] if known else 0.0
+
+
 def grade(
     course: Course,
-    assignment: str,
+    assignments,
     students=None,
     jobs: int | None = None,
     scheduler=None,
@@ -321,42 +334,52 @@ def grade(
     log=print,
     allow_unsandboxed: bool = False,
 ) -> list[StudentResult]:
-    """Grade every student (or the given ones) of one assignment; returns this run's results."""
+    """Grade every student (or the given ones) of one assignment, or of several in one pool (a list:
+    their submissions share the workers, longest first); returns this run's results."""
     started = time.perf_counter()
+    assignments = [assignments] if isinstance(assignments, str) else list(assignments)
     limits = limits or Limits()
     jobs = jobs or os.cpu_count() or 1
     for warning in support().warnings:
         log(f"WARNING: {warning}")
-    _ensure_assignment_in_gradebook(course, assignment)
+    for assignment in assignments:
+        _ensure_assignment_in_gradebook(course, assignment)
     previous = {(r.student, r.assignment): r for r in pipeline.load_results(course)}
 
-    results, todo, skipped, refused_count = [], [], 0, 0
-    for student, refusal in _submissions(course, assignment, students):
-        if refusal is None:
-            try:
-                data = untrusted.read_regular_file(course.root / "submitted", [student, assignment, f"{assignment}.ipynb"], untrusted.NOTEBOOK_MAX_BYTES)
-            except untrusted.RefusedFile as exc:
-                refusal = str(exc)
-        if refusal is not None:
-            refused = StudentResult(student, assignment, status="error", reason=refusal)
-            results.append(refused)
-            refused_count += 1
-            _save(course, [refused])
-            continue
-        before = previous.get((student, assignment))
-        done = before is not None and before.digest == _digest(data) and (before.status != "graded" or before.verified == verify)
-        if done and not force:
-            skipped += 1
-            continue  # graded (or refused) in an earlier run, and unchanged since
-        todo.append((student, data))
+    results, todo = [], []
+    refused_in, skipped_in = Counter(), Counter()  # per assignment, for the run's figures
+    for assignment in assignments:
+        for student, refusal in _submissions(course, assignment, students):
+            if refusal is None:
+                try:
+                    data = untrusted.read_regular_file(course.root / "submitted", [student, assignment, f"{assignment}.ipynb"], untrusted.NOTEBOOK_MAX_BYTES)
+                except untrusted.RefusedFile as exc:
+                    refusal = str(exc)
+            if refusal is not None:
+                refused = StudentResult(student, assignment, status="error", reason=refusal)
+                results.append(refused)
+                refused_in[assignment] += 1
+                _save(course, [refused])
+                continue
+            before = previous.get((student, assignment))
+            done = before is not None and before.digest == _digest(data) and (before.status != "graded" or before.verified == verify)
+            if done and not force:
+                skipped_in[assignment] += 1
+                continue  # graded (or refused) in an earlier run, and unchanged since
+            todo.append((assignment, student, data))
+    # Longest first (a stable sort: in the given order where nothing is known).
+    todo.sort(key=lambda item: -_expected_seconds(previous, item[1], item[0]))
 
-    # The workers first: they start up (imports, fork servers, their first kernels) while the template is
-    # made. No more workers than students: each one's start-up is about 2 s of CPU.
+    # One set of modules for the fork servers to import ahead, for every assignment of the run: every kernel
+    # comes from the same fork server, and a worker moving on to the next assignment starts no new one.
+    preload = tuple(sorted({m for a in {a for a, _, _ in todo} for m in _preloads(course, a)}))
+    # The workers first: they start up (imports, fork servers, their first kernels) while the templates are
+    # made. No more workers than submissions: each one's start-up is about 2 s of CPU.
     runner = None
     if todo:
-        runner = _dask_runner(scheduler) if scheduler else _local_runner(max(1, min(jobs, len(todo))), warm_up=(limits, verify, _preloads(course, assignment)))
+        runner = _dask_runner(scheduler) if scheduler else _local_runner(max(1, min(jobs, len(todo))), warm_up=(limits, verify, preload))
     try:
-        template = make_template(course, assignment) if todo else None
+        templates = {a: make_template(course, a) for a in dict.fromkeys(a for a, _, _ in todo)}
     except BaseException:
         if runner is not None:
             runner[2](wait=True)
@@ -364,12 +387,13 @@ def grade(
     # Locally the instructor has been warned above; a cluster's workers are refused without a sandbox
     # unless the instructor says otherwise.
     unsandboxed_ok = allow_unsandboxed or not scheduler
-    tasks = [Task(template, student, data, limits, verify, allow_unsandboxed=unsandboxed_ok) for student, data in todo]
+    tasks = [Task(templates[a], student, data, limits, verify, allow_unsandboxed=unsandboxed_ok, preload=preload) for a, student, data in todo]
 
     bar = Progress(len(tasks), progress)
     timings = []
 
     def record(task, payload=None, error=None):
+        assignment = task.template.assignment
         start = time.perf_counter()
         try:
             result = merge(course, assignment, payload) if error is None else None
@@ -386,7 +410,8 @@ def grade(
         bar.update(result)
 
     try:
-        crashed = _run(runner, tasks, record) if tasks else []
+        with shared_engines():  # one engine for the course's gradebook over every merge of this run
+            crashed = _run(runner, tasks, record) if tasks else []
         # A worker process that died takes its pool with it: retry those students one at a time.
         for task in crashed:
             if _run(_dask_runner(scheduler) if scheduler else _local_runner(1), [task], record):
@@ -396,7 +421,8 @@ def grade(
     if results:
         _save(course, results)
     # The run's own figures, for the class report (nnfs report).
-    runs.record_run(course, assignment, graded=len(tasks), refused=refused_count, skipped_unchanged=skipped,
-                    seconds=time.perf_counter() - started, jobs=None if scheduler else min(jobs, len(tasks)))
+    runs.record_run(course, assignments, graded=Counter(t.template.assignment for t in tasks), refused=refused_in,
+                    skipped_unchanged=skipped_in, seconds=time.perf_counter() - started,
+                    jobs=None if scheduler else min(jobs, len(tasks)))
     grade.last_timings = timings  # per-notebook phases of the last run, for benchmarks
     return results

@@ -155,6 +155,7 @@ def serve() -> None:
     from nbgrader.apps import NbGraderAPI
 
     from .course import Course
+    from .gradebook_engines import shared_engines
 
     exporter = feedback_exporter()
     out = sys.stdout.buffer
@@ -163,7 +164,8 @@ def serve() -> None:
         try:
             config = Course(Path(request["course"])).config()
             config.GenerateFeedback.exporter_class = exporter
-            done = NbGraderAPI(config=config).generate_feedback(request["assignment"], request["student"], force=True)
+            with shared_engines():
+                done = NbGraderAPI(config=config).generate_feedback(request["assignment"], request["student"], force=True)
             reply = {"ok": bool(done["success"]), "error": "" if done["success"] else str(done.get("error") or done.get("log"))[-500:]}
         except Exception as exc:  # noqa: BLE001  (reported to the worker, which carries on)
             reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]}

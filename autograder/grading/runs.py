@@ -27,16 +27,23 @@ def last_runs(course: Course) -> dict:
     return {k: v for k, v in runs.items() if isinstance(v, dict)} if isinstance(runs, dict) else {}
 
 
-def record_run(course: Course, assignment: str, *, graded: int, refused: int, skipped_unchanged: int, seconds: float, jobs: int | None) -> None:
-    """This run of one assignment, replacing its previous one: notebooks run, submissions refused before
-    running (not a notebook, a link, an invalid folder name), skipped as unchanged, wall seconds, local workers used (None on a Dask cluster)."""
-    runs = last_runs(course)
-    runs[assignment] = {
-        "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "graded": graded,
-        "refused": refused,
-        "skipped_unchanged": skipped_unchanged,
-        "seconds": round(seconds, 3),
-        "jobs": jobs,
-    }
-    _atomic_write(course.root / RUNS_FILE, json.dumps(runs, indent=1, sort_keys=True))
+def record_run(course: Course, assignments: list[str], *, graded: dict, refused: dict, skipped_unchanged: dict,
+               seconds: float, jobs: int | None) -> None:
+    """One run, for each of its assignments (replacing that assignment's previous run): per assignment the
+    notebooks run, the submissions refused before running (not a notebook, a link, an invalid folder name) and
+    those skipped as unchanged; for the run as a whole (its assignments share one pool of workers) its
+    notebooks, wall seconds and local workers used (None on a Dask cluster)."""
+    everything = last_runs(course)
+    finished = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    for assignment in assignments:
+        everything[assignment] = {
+            "finished": finished,
+            "graded": graded.get(assignment, 0),
+            "refused": refused.get(assignment, 0),
+            "skipped_unchanged": skipped_unchanged.get(assignment, 0),
+            "run_assignments": list(assignments),
+            "run_notebooks": sum(graded.values()),
+            "seconds": round(seconds, 3),
+            "jobs": jobs,
+        }
+    _atomic_write(course.root / RUNS_FILE, json.dumps(everything, indent=1, sort_keys=True))

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .course import Course
+from .gradebook_engines import shared_engines
 from .pipeline import StudentResult, _read_scores, preflight, restore_answer_cells
 from .sandbox import Limits, Sandbox, support
 
@@ -53,6 +54,8 @@ class Task:
     # A worker without a sandbox refuses to run student code unless this says it may (the instructor's
     # own machine, warned; a Dask cluster only with --allow-unsandboxed).
     allow_unsandboxed: bool = False
+    # What the fork server imports ahead for this kernel (forkserver.preloads); None: from the release.
+    preload: tuple | None = None
 
 
 UNSANDBOXED_NOTE = "graded WITHOUT a sandbox: this student's code ran with the grader's rights"
@@ -291,7 +294,7 @@ def _sandboxed_kernel(task: Task, with_package: bool, root: Path):
     from .forkserver import preloads
     from .warm import start_now
 
-    preload = preloads(task.template.release_notebook)
+    preload = preloads(task.template.release_notebook) if task.preload is None else task.preload
     taken = _warm_kernels().take(task.limits, with_package, preload)
     return taken if taken else start_now(root, task.limits, with_package, preload)
 
@@ -331,7 +334,7 @@ def grade_task(task: Task) -> dict:
     a = task.template.assignment
     timings = {}
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="nnfs-grade-", dir=_FAST_TMP) as tmp:
+    with tempfile.TemporaryDirectory(prefix="nnfs-grade-", dir=_FAST_TMP) as tmp, shared_engines():
         scratch = Path(tmp)
         course = _write_course(scratch / "course", task)
         result = preflight(course, a, task.student)

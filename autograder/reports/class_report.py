@@ -419,15 +419,18 @@ def _function(name: str, cell: str, graded: list[Record], find_example) -> Funct
 
 
 def _run_figures(run: dict | None, median_seconds: float | None) -> dict:
-    """The last run's figures (grading_runs.json), and the median time per notebook over the results on record."""
+    """The last run's figures (grading_runs.json), and the median time per notebook over the results on record.
+    A run grades several assignments in one pool: its seconds and seconds per notebook are the whole run's."""
     figures = {}
     try:
         if run:
-            graded = int(run.get("graded") or 0)
+            run_notebooks = int(run.get("run_notebooks", run.get("graded")) or 0)
             wall = float(run.get("seconds") or 0.0)
-            figures = {"finished": str(run.get("finished", "")), "notebooks": str(graded),
+            figures = {"finished": str(run.get("finished", "")), "notebooks": str(int(run.get("graded") or 0)),
                        "skipped_unchanged": str(int(run.get("skipped_unchanged") or 0)), "refused": str(int(run.get("refused") or 0)),
-                       "seconds": number(wall), "seconds_per_notebook": number(wall / graded) if graded else NONE,
+                       "run_assignments": ", ".join(map(str, run.get("run_assignments") or [])) or NONE,
+                       "run_notebooks": str(run_notebooks), "run_seconds": number(wall),
+                       "seconds_per_notebook": number(wall / run_notebooks) if run_notebooks else NONE,
                        "jobs": "cluster" if run.get("jobs") is None else str(int(run["jobs"]))}
     except (TypeError, ValueError):
         figures = {}  # a summary edited by hand into nonsense: shown as no run recorded
