@@ -225,6 +225,11 @@ def test_missing_linked_and_non_notebook_files_do_not_stop_the_report(course):
     assert [e.mistake for e in report.examples] == ["softmax.hostile"]
     text, _ = read_written(course)
     assert "no example:" in text
+    # an id that is a path (a hand-edited status file) leads nowhere, even to a notebook that is there
+    notebooks = class_report._Notebooks(course, A1)
+    assert notebooks.cell_source("s01", "softmax")[0] is not None
+    code, why = notebooks.cell_source("../autograded/s01", "softmax")  # autograded/../autograded/s01/a1_helpers/...
+    assert code is None and "not a valid student id" in why
 
 
 def test_a_result_file_without_mistakes(tmp_path):

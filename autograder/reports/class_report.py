@@ -310,6 +310,8 @@ class _Notebooks:
 
     def _read(self, student: str):
         a = self.assignment
+        if not untrusted.is_valid_student_id(student):  # a hand-edited status file: "../x" must not lead anywhere
+            return None, f"not read: {untrusted.describe(student)} is not a valid student id"
         try:
             data = untrusted.read_regular_file(self.course.root / "autograded", [student, a, f"{a}.ipynb"], untrusted.NOTEBOOK_MAX_BYTES)
             nb = json.loads(data.decode("utf-8", errors="replace"))
