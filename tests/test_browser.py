@@ -19,6 +19,8 @@ through Playwright) plays:
   stand-in ids and prints and exports them inert; formgrader, which reads submitted/ itself, lists none of
   them (autograder/formgrader_guard.py) and runs none of their scripts in its lists or on the student pages
   a crafted link to each leads to.
+And an instructor opens a class report (`nnfs report`) from disk, of a made-up class whose ids, messages, notes
+and code carry scripts (tests/synthetic_class.py): the numbers and the ranked mistakes are there, and nothing runs.
 Every step leaves a screenshot in test-output/browser/ (git-ignored) for a reviewer to look at, also the
 step that failed (its name ends in -FAILED). Skips only when Playwright or Chromium cannot start here.
 """
@@ -618,3 +620,58 @@ def test_formgrader_neither_lists_refused_folder_names_nor_runs_them_on_their_pa
                     _settle(page)
                     watch.check(f"student page of {kind}{suffix}")
     assert watch.problems == [] and listed == [], (f"refused folder names listed as students: {listed}\n" + "\n".join(watch.problems))
+
+
+# ---------------------------------------------------------------------------------------- the class report
+
+
+def test_the_class_report_shows_its_numbers_and_runs_no_script(browser, screenshots, tmp_path):
+    """`nnfs report`'s page for a made-up class with hostile content (tests/synthetic_class.py: an id, a check's
+    message, notes and code that carry scripts), opened from disk as an instructor would: the histogram, the
+    ranked mistakes with their example, the hostile student's code as text, and no script of theirs runs. The
+    same script run by the test in that page is seen (console, window.__pwned, a dialog)."""
+    from autograder.reports import class_report
+    from synthetic_class import A1, HOSTILE_CODE, HOSTILE_ID, HOSTILE_MESSAGE, make_class
+
+    course = make_class(tmp_path / "course")
+    page_file, _ = class_report.write(course, A1)
+    page = browser.new_page()
+    page.set_default_timeout(30_000)
+    marks = Marks(page)
+    try:
+        with step(page, "17-class-report"), timed("class report"):
+            page.goto(page_file.as_uri())
+            _settle(page)
+            assert page.evaluate("typeof window.__pwned") == "undefined" and not marks, marks
+            expect(page.locator("h1")).to_have_text(f"Class report: {A1}")
+            histogram = page.get_by_alt_text("histogram of the scores")
+            expect(histogram).to_be_visible()
+            assert histogram.evaluate("img => img.naturalWidth") > 100  # the embedded PNG decoded
+            expect(page.locator('[data-section="class"] [data-measure="mean"]')).to_have_text("7.14")
+            expect(page.locator('[data-section="question"][data-item="softmax_tests"] [data-measure="zero_rate"]')).to_have_text("57.1%")
+            ranked = page.locator('section[data-item="softmax"] tr[data-section="mistake"]')
+            expect(ranked).to_have_count(3)
+            assert ranked.evaluate_all("rows => rows.map(r => r.dataset.item)") == ["softmax.axis0", "softmax.hostile", "softmax.no_shift"]
+            expect(ranked.first.locator('[data-measure="students"]')).to_have_text("3")
+            expect(ranked.nth(1).locator("td.message")).to_have_text(HOSTILE_MESSAGE)  # as text
+            look = page.locator('tr[data-section="look"]')
+            expect(look.filter(has_text=HOSTILE_ID)).to_have_count(1)
+            expect(page.locator('section[data-item="average_ce"] tr[data-section="mistake"]')).to_contain_text("no example")
+            page.screenshot(path=str(SHOTS / "17-class-report-whole-page.png"), full_page=True)
+
+        with step(page, "18-class-report-example"):
+            ranked.nth(1).get_by_role("link", name="an example").click()
+            example = page.locator("section.example:target")
+            expect(example).to_contain_text("softmax.hostile")
+            expect(example).to_be_in_viewport()
+            assert example.locator("pre").text_content() == HOSTILE_CODE
+            _settle(page)
+            assert page.evaluate("typeof window.__pwned") == "undefined" and not marks, marks
+
+        with step(page, "19-class-report-control"):
+            page.evaluate(payload("control-report"))
+            page.wait_for_timeout(300)
+            assert any(f"{MARK}-control-report" in text for text in marks.console), marks
+            assert page.evaluate("window.__pwned") == ["control-report"] and marks.dialogs == [f"{MARK}-control-report"], marks
+    finally:
+        page.close()

@@ -156,6 +156,8 @@ def test_the_semester_in_the_guide_runs(tmp_path):
     row = rows[(student, A1)]
     assert (row["score"], row["max_score"], row["status"]) == ("10", "10", "graded"), row
     assert (course / "nbgrader_grades.csv").is_file()
+    report = (course / "reports" / A1 / "class_report.html").read_text()  # nnfs report: both students graded, s002 late
+    assert "Class report: a1_helpers" in report and "data:image/png;base64," in report and "late 9 h" in report
     # the term: names from Canvas's export, s002 late after her extension, a score changed by hand, the Canvas file
     late = rows[("s002", A1)]
     assert (late["name"], late["raw_score"], late["late_penalty"], late["score"]) == ("Hopper, Grace", "9.5", "0.95", "8.55"), late

@@ -14,11 +14,12 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from . import pipeline, untrusted
+from . import pipeline, runs, untrusted
 from .course import Course
 from .gradebook_engines import shared_engines
 from .pipeline import StudentResult, _atomic_write
@@ -344,6 +345,7 @@ def grade(
 ) -> list[StudentResult]:
     """Grade every student (or the given ones) of one assignment, or of several in one pool (a list:
     their submissions share the workers, longest first); returns this run's results."""
+    started = time.perf_counter()
     assignments = [assignments] if isinstance(assignments, str) else list(assignments)
     limits = limits or Limits()
     jobs = jobs or os.cpu_count() or 1
@@ -355,6 +357,7 @@ def grade(
     previous = {(r.student, r.assignment): r for r in pipeline.load_results(course)}
 
     results, todo = [], []
+    refused_in, skipped_in = Counter(), Counter()  # per assignment, for the run's figures
     for assignment in assignments:
         for student, refusal in _submissions(course, assignment, students):
             if refusal is None:
@@ -365,11 +368,13 @@ def grade(
             if refusal is not None:
                 refused = StudentResult(student, assignment, status="error", reason=refusal)
                 results.append(refused)
+                refused_in[assignment] += 1
                 _save(course, [refused])
                 continue
             before = previous.get((student, assignment))
             done = before is not None and before.digest == _digest(data) and (before.status != "graded" or before.verified == verify)
             if done and not force:
+                skipped_in[assignment] += 1
                 continue  # graded (or refused) in an earlier run, and unchanged since
             todo.append((assignment, student, data))
     # Longest first (a stable sort: in the given order where nothing is known).
@@ -422,4 +427,8 @@ def grade(
         bar.close()
     if results:
         _save(course, results)
+    # The run's own figures, for the class report (nnfs report).
+    runs.record_run(course, assignments, graded=Counter(t.template.assignment for t in tasks), refused=refused_in,
+                    skipped_unchanged=skipped_in, seconds=time.perf_counter() - started,
+                    jobs=None if scheduler else min(jobs, len(tasks)))
     return results
