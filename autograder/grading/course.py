@@ -65,6 +65,9 @@ class Course:
         found = [p.name for p in src.iterdir() if (p / f"{p.name}.ipynb").is_file()] if src.is_dir() else []
         return sorted(found, key=course_order)
 
+    def source_notebook(self, assignment: str) -> Path:
+        return self.root / "source" / assignment / f"{assignment}.ipynb"
+
     def release_notebook(self, assignment: str) -> Path:
         return self.root / "release" / assignment / f"{assignment}.ipynb"
 

@@ -380,13 +380,10 @@ def _questions(graded: list[Record], order: list) -> list[Question]:
 def _functions(assignment: str, order: list, graded: list[Record]) -> dict[str, str]:
     """{graded function: its test cell}: the assignment's checks, in the notebook's order, then any function a
     recorded mistake names that the checks no longer list."""
-    from ..grading.judging import TEST_CELL, checks_of
+    from ..assignments import all_specs
 
-    try:
-        names = list(checks_of(assignment))
-    except ImportError:
-        names = []
-    found = {name: TEST_CELL.format(name=name) for name in names}
+    spec = all_specs().get(assignment)
+    found = dict(spec.test_cells) if spec is not None else {}  # what the assignment declares
     found = dict(sorted(found.items(), key=lambda kv: order.index(kv[1]) if kv[1] in order else len(order)))
     for r in graded:
         for m in r.mistakes or []:
