@@ -10,9 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from .grading import pipeline
-from .grading.course import Course, quiet_library_warnings
-from .grading.sandbox import Limits
+from .grading.orchestration import pipeline
+from .grading.orchestration.course import Course, quiet_library_warnings
+from .grading.isolation.sandbox import Limits
 
 
 def _assignments(course: Course, names: list[str]) -> list[str]:
@@ -42,7 +42,7 @@ def cmd_examples(course: Course, args) -> None:
 
 
 def _grade(course: Course, assignments: list[str], students, args=None) -> list:
-    from .grading import coordinator
+    from .grading.orchestration import coordinator
 
     limits = Limits()
     if args is not None:
@@ -202,7 +202,7 @@ def main(argv=None) -> int:
     course = Course(args.course)
     if not course.assignments():
         parser.error(f"{course.root} has no source/<assignment>/<assignment>.ipynb: is it the course root?")
-    from .grading.coordinator import DiskFull
+    from .grading.orchestration.coordinator import DiskFull
 
     try:
         args.fn(course, args)

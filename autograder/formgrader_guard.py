@@ -5,7 +5,7 @@ templates (a Jinja2 environment without autoescape) write the id into the page a
 (``var student_id = "{{ student_id }}"``) and in links. A submission folder named like markup, or a link
 crafted to ``/formgrader/manage_students/<markup>``, ran its script in the instructor's session, which can
 write any file of the course through the Jupyter server (tests/test_browser.py shows it did). `nnfs grade`
-refuses such folders (grading/untrusted.py), but formgrader reads the folder itself. So, when formgrader
+refuses such folders (grading/orchestration/untrusted.py), but formgrader reads the folder itself. So, when formgrader
 loads the course's nbgrader_config.py (which calls ``install()``), its page templates get autoescape (every
 variable is HTML-escaped: the ids' characters show as text, and a valid id is unchanged) and the folders it
 lists as students are those with a valid id.
@@ -33,7 +33,7 @@ def install() -> bool:
     from nbgrader.apps.api import NbGraderAPI
     from nbgrader.server_extensions.formgrader import handlers
 
-    from .grading.untrusted import is_valid_student_id
+    from .grading.orchestration.untrusted import is_valid_student_id
 
     original_settings = extension.init_tornado_settings
 

@@ -28,9 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from autograder.examples import build_submission, example_students  # noqa: E402
-from autograder.grading import coordinator, forkserver, pipeline  # noqa: E402
-from autograder.grading.course import Course  # noqa: E402
-from autograder.grading.sandbox import Limits, course_environment, support  # noqa: E402
+from autograder.grading.orchestration import coordinator, pipeline
+from autograder.grading.isolation import forkserver  # noqa: E402
+from autograder.grading.orchestration.course import Course  # noqa: E402
+from autograder.grading.isolation.sandbox import Limits, course_environment, support  # noqa: E402
 
 
 def make_class(root: Path, assignments: list[str], n: int) -> int:

@@ -13,8 +13,8 @@ def released_course(tmp_path_factory):
     shared by the end-to-end grading tests; each grades its own assignment's students in it."""
     import shutil
 
-    from autograder.grading import pipeline
-    from autograder.grading.course import Course
+    from autograder.grading.orchestration import pipeline
+    from autograder.grading.orchestration.course import Course
 
     root = tmp_path_factory.mktemp("course")
     shutil.copytree(ROOT / "source", root / "source")

@@ -45,7 +45,7 @@ def copy_course(dest, with_release=True):
     """A course directory to grade in: the repository's source/, release/ and nbgrader_config.py."""
     import shutil
 
-    from autograder.grading.course import Course
+    from autograder.grading.orchestration.course import Course
 
     for name in ("source", "release") if with_release else ("source",):
         shutil.copytree(ROOT / name, dest / name)
@@ -95,7 +95,7 @@ def grade_class_with(course, assignment, mutant):
     import shutil
 
     from autograder.examples import build_submission, write_submissions
-    from autograder.grading import coordinator
+    from autograder.grading.orchestration import coordinator
 
     write_submissions(course.root, assignment)
     path = course.submitted_notebook(mutant.student_id, assignment)

@@ -14,8 +14,8 @@ import json
 from dataclasses import asdict
 
 from autograder.examples import ExampleStudent, build_submission
-from autograder.grading.pipeline import STATUS_FILE, StudentResult
-from autograder.grading.runs import RUNS_FILE
+from autograder.grading.orchestration.pipeline import STATUS_FILE, StudentResult
+from autograder.grading.orchestration.runs import RUNS_FILE
 from hostile import HOSTILE_MARKDOWN, MARK, payload
 from notebooks import copy_course
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from autograder.examples import ExampleStudent, build_submission, example_students
-from autograder.grading import coordinator
-from autograder.grading.course import Course
-from autograder.grading.sandbox import Limits, support
+from autograder.grading.orchestration import coordinator
+from autograder.grading.orchestration.course import Course
+from autograder.grading.isolation.sandbox import Limits, support
 from notebooks import ROOT
 
 A1 = "a1_helpers"
@@ -430,8 +430,8 @@ def test_linked_timestamp_and_secret_are_not_copied(attacked):
 
 
 def test_hostile_folder_names_are_refused_under_safe_ids(attacked, tmp_path):
-    from autograder.grading import pipeline
-    from autograder.grading.untrusted import is_valid_student_id, stand_in_id
+    from autograder.grading.orchestration import pipeline
+    from autograder.grading.orchestration.untrusted import is_valid_student_id, stand_in_id
 
     results, *_, course = attacked
     for name in HOSTILE_IDS.values():
@@ -486,7 +486,7 @@ def test_a_flood_cannot_hide_a_failure(attacked):
 def test_slow_feedback_is_bounded_and_the_student_graded(attacked):
     """Output that nbconvert converts slowly (its ANSI filter is quadratic in escape sequences): the
     student is graded; the feedback is made within its bound, or cut with a page that says so."""
-    from autograder.grading.feedback import FeedbackMaker, FeedbackTimeout, cut_feedback_page
+    from autograder.grading.orchestration.feedback import FeedbackMaker, FeedbackTimeout, cut_feedback_page
 
     results, *_, course = attacked
     r = results["attack-slow-feedback"]

@@ -41,8 +41,8 @@ import pytest
 from autograder import cli
 from autograder.checks import a1_helpers as a1_checks
 from autograder.examples import ROSTER, example_students
-from autograder.grading import pipeline
-from autograder.grading.untrusted import is_valid_student_id, stand_in_id
+from autograder.grading.orchestration import pipeline
+from autograder.grading.orchestration.untrusted import is_valid_student_id, stand_in_id
 from browser import CHROMIUM_FLAGS, INSTALL_CHROMIUM, INSTALL_PLAYWRIGHT, JupyterLab, chromium_executable
 from hostile import MARK, hostile_cells, hostile_student, page_problems, payload
 from notebooks import ROOT, copy_course, nbgrader_meta

@@ -146,7 +146,7 @@ def test_judged_outside_the_kernel_a_non_function_has_the_same_id():
     """The verification stand-in sends an error row for every case when it is handed something that is not a
     function; judged in the grader (judging.judge_rows), that is the same mistake as check_softmax(3) names."""
     from autograder.checks import check_softmax
-    from autograder.grading import judging, standin
+    from autograder.grading.judging import judge as judging, standin
 
     rows = standin.run_in_process("a1_helpers", "softmax", (3,))
     report = judging.judge_rows(check_softmax, rows)

@@ -13,7 +13,7 @@ import importlib
 import pytest
 
 from autograder.checks import _core
-from autograder.grading import judging, standin
+from autograder.grading.judging import judge as judging, standin
 from test_catalogues import _functions, _load, _name
 
 WATCHING = ("a4_mnist", "a5_cnn")

@@ -67,8 +67,8 @@ def test_grade_refuses_a_hostile_or_linked_student_named_on_the_command_line(tmp
     spreadsheet would act on."""
     import csv
 
-    from autograder.grading import pipeline
-    from autograder.grading.untrusted import is_valid_student_id, stand_in_id
+    from autograder.grading.orchestration import pipeline
+    from autograder.grading.orchestration.untrusted import is_valid_student_id, stand_in_id
 
     course = _folders_that_are_not_students(tmp_path)
     wanted = {

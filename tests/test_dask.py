@@ -3,7 +3,7 @@
 import pytest
 
 from autograder.examples import write_submissions
-from autograder.grading import coordinator
+from autograder.grading.orchestration import coordinator
 from notebooks import copy_course
 
 distributed = pytest.importorskip("distributed", reason="the Dask extra is not installed (pip install -e .[dask])")

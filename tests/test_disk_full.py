@@ -18,7 +18,7 @@ import pytest
 from autograder import cli
 from autograder.checks import a1_helpers as a1_checks
 from autograder.examples import write_submissions
-from autograder.grading import coordinator, pipeline
+from autograder.grading.orchestration import coordinator, pipeline
 from notebooks import copy_course
 
 A1 = "a1_helpers"

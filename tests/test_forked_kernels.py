@@ -16,8 +16,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 from traitlets.config import Config
 
 from autograder.assignments import all_specs
-from autograder.grading import forkserver, warm
-from autograder.grading.sandbox import Limits, support
+from autograder.grading.isolation import forkserver, kernels as warm
+from autograder.grading.isolation.sandbox import Limits, support
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,7 +30,7 @@ def _run(kernel_pair, *sources):
     nb = new_notebook(cells=[new_code_cell(s) for s in sources])
     config = Config()
     sandbox.configure(config)
-    warm.WarmExecute(config=config, kernel=kernel).preprocess(nb, {"metadata": {"path": str(sandbox.scratch)}})
+    warm.SandboxedExecute(config=config, kernel=kernel).preprocess(nb, {"metadata": {"path": str(sandbox.scratch)}})
     return ["".join(o.get("text", "") for o in c.outputs) for c in nb.cells]
 
 
@@ -172,7 +172,7 @@ def server_folder(request, monkeypatch, tmp_path):
         if not elsewhere.is_dir():
             pytest.skip("no /var/tmp here")
         monkeypatch.setattr(tempfile, "tempdir", str(elsewhere))
-        monkeypatch.setattr(forkserver, "_ZYGOTES", {})  # a server of its own, made there
+        monkeypatch.setattr(forkserver, "_SERVERS", {})  # a server of its own, made there
         monkeypatch.setattr(forkserver, "_FAILED", {})
     return request.param
 
@@ -236,7 +236,7 @@ def test_kernels_start_the_usual_way_when_the_fork_server_cannot(tmp_path, monke
     broken = tmp_path / "broken_server.py"
     broken.write_text("import sys\nsys.exit('no fork server today')\n")
     monkeypatch.setattr(forkserver, "SOURCE", broken)
-    monkeypatch.setattr(forkserver, "_ZYGOTES", {})
+    monkeypatch.setattr(forkserver, "_SERVERS", {})
     monkeypatch.setattr(forkserver, "_FAILED", {})
     pair = _start(tmp_path, "fallback")
     try:
@@ -286,7 +286,7 @@ def test_read_only_binds_under_tmp_stay_visible_and_read_only(tmp_path, monkeypa
         return env, binds + [str(shared)]
 
     monkeypatch.setattr(forkserver, "course_environment", with_shared_folder)
-    monkeypatch.setattr(forkserver, "_ZYGOTES", {})  # a server of its own, with that bind
+    monkeypatch.setattr(forkserver, "_SERVERS", {})  # a server of its own, with that bind
     monkeypatch.setattr(forkserver, "_FAILED", {})
     pair = _start(tmp_path, "k")
     try:

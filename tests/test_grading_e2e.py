@@ -17,7 +17,7 @@ from autograder.checks import a1_helpers as a1_checks
 from autograder.checks import a2_backprop as a2_checks
 from autograder.checks import a3_moons as a3_checks
 from autograder.examples import ExampleStudent, build_submission, example_students, write_submissions
-from autograder.grading import coordinator, pipeline
+from autograder.grading.orchestration import coordinator, pipeline
 from notebooks import ROOT, by_id, nbgrader_meta, solution_text
 
 A1 = "a1_helpers"

@@ -9,7 +9,7 @@ import json
 import sqlite3
 
 from autograder.examples import write_submissions
-from autograder.grading import coordinator, pipeline
+from autograder.grading.orchestration import coordinator, pipeline
 from notebooks import copy_course
 
 A1 = "a1_helpers"
@@ -65,8 +65,8 @@ def test_sandboxed_kernels_read_the_prebuilt_matplotlib_font_cache(tmp_path):
     from nbformat.v4 import new_code_cell, new_notebook
     from traitlets.config import Config
 
-    from autograder.grading import warm
-    from autograder.grading.sandbox import Limits
+    from autograder.grading.isolation import kernels as warm
+    from autograder.grading.isolation.sandbox import Limits
 
     sandbox, kernel = warm.start_now(tmp_path / "k", Limits(), False)
     try:
@@ -81,7 +81,7 @@ def test_sandboxed_kernels_read_the_prebuilt_matplotlib_font_cache(tmp_path):
         )])
         config = Config()
         sandbox.configure(config)
-        warm.WarmExecute(config=config, kernel=kernel).preprocess(nb, {"metadata": {"path": str(sandbox.scratch)}})
+        warm.SandboxedExecute(config=config, kernel=kernel).preprocess(nb, {"metadata": {"path": str(sandbox.scratch)}})
     finally:
         sandbox.close()
     assert "".join(o.get("text", "") for o in nb.cells[0].outputs).split() == ["/tmp/matplotlib", "True"]  # read, not rebuilt
@@ -91,8 +91,9 @@ def test_a_worker_without_a_sandbox_refuses_unless_allowed(monkeypatch):
     """A worker (a cluster's, say) where bubblewrap cannot run refuses to run a student's code unless the
     task allows it (the local pool, after the instructor's warning; a cluster with --allow-unsandboxed),
     and a result graded without a sandbox says so."""
-    from autograder.grading import sandbox, worker
-    from autograder.grading.sandbox import Support
+    from autograder.grading.isolation import sandbox
+    from autograder.grading.orchestration import worker
+    from autograder.grading.isolation.sandbox import Support
 
     monkeypatch.setattr(sandbox, "_SUPPORT", Support(False, None, ["bubblewrap (bwrap) is not installed"]))
     template = worker.Template(assignment="a1_helpers", config_text="", gradebook=b"", release_notebook="{}")
@@ -165,7 +166,7 @@ def test_cached_metadata_check_refuses_what_nbgraders_refuses(tmp_path):
 def test_gradebooks_sharing_an_engine_record_what_nbgrader_records(tmp_path):
     """Inside grading's shared_engines() (one SQLAlchemy engine per gradebook file, tables checked once),
     nbgrader's own autograde writes the same grade and comment rows as without it."""
-    from autograder.grading.gradebook_engines import shared_engines
+    from autograder.grading.orchestration.gradebook_engines import shared_engines
 
     rows = []
     for shared in (False, True):
@@ -190,7 +191,7 @@ def test_gradebooks_sharing_an_engine_record_what_nbgrader_records(tmp_path):
 
 
 def test_a_run_over_several_assignments_queues_the_longest_first():
-    from autograder.grading.pipeline import StudentResult
+    from autograder.grading.orchestration.pipeline import StudentResult
 
     previous = {
         ("ada", "a4_mnist"): StudentResult("ada", "a4_mnist", seconds=30.0),
@@ -222,7 +223,7 @@ def test_a_process_forked_inside_shared_engines_gets_nbgraders_own_gradebook():
 
     from nbgrader import api
 
-    from autograder.grading.gradebook_engines import shared_engines
+    from autograder.grading.orchestration.gradebook_engines import shared_engines
 
     original = api.Gradebook.__init__
     with shared_engines():

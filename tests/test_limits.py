@@ -5,7 +5,7 @@ from pathlib import Path
 
 from traitlets.config import Config
 
-from autograder.grading.sandbox import Limits, Sandbox, say_overrides
+from autograder.grading.isolation.sandbox import Limits, Sandbox, say_overrides
 
 
 def _configured(limits: Limits, course: Config) -> Config:

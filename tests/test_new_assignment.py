@@ -11,7 +11,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from autograder import assignments
-from autograder.grading import coordinator, pipeline
+from autograder.grading.orchestration import coordinator, pipeline
 from notebooks import copy_course
 
 NAME = "a9_tiny"

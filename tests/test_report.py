@@ -15,7 +15,7 @@ import pytest
 
 from autograder import cli
 from autograder.examples import ExampleStudent, build_submission, write_submissions
-from autograder.grading import coordinator, pipeline, runs, worker
+from autograder.grading.orchestration import coordinator, pipeline, runs, worker
 from autograder.reports import class_report
 from hostile import MARK, page_problems
 from notebooks import copy_course
@@ -297,7 +297,7 @@ def test_a_grading_run_records_its_figures_and_the_report_shows_them(tmp_path):
 def test_every_assignments_functions_have_a_test_cell_and_an_answer_cell(assignment):
     """What the report reads from an assignment's declaration (its checks) and its release: each graded function's
     test cell is in the release, and so is the answer cell its example is taken from."""
-    from autograder.grading.course import Course
+    from autograder.grading.orchestration.course import Course
     from notebooks import ROOT
 
     release = class_report._release(Course(ROOT), assignment)
@@ -310,7 +310,7 @@ def test_every_assignments_functions_have_a_test_cell_and_an_answer_cell(assignm
 
 
 def test_labels_are_stable_in_a_course_and_not_a_hash_of_the_id(tmp_path):
-    from autograder.grading.course import Course
+    from autograder.grading.orchestration.course import Course
 
     first, second = Course(tmp_path / "one"), Course(tmp_path / "two")
     label = class_report.Labels(first)("s07")

@@ -1,7 +1,7 @@
 """A grading run that stopped half-way is finished by the next one, without regrading what was done."""
 
 from autograder.examples import write_submissions
-from autograder.grading import coordinator, pipeline
+from autograder.grading.orchestration import coordinator, pipeline
 from notebooks import copy_course
 
 A1 = "a1_helpers"
@@ -39,7 +39,7 @@ def _worker_dies_on_bob(task):
     """A worker process that dies (as if killed by the OOM killer) while grading example-bob."""
     import os
 
-    from autograder.grading.worker import grade_task
+    from autograder.grading.orchestration.worker import grade_task
 
     if task.student == "example-bob":
         os._exit(1)

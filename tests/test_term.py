@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from autograder.cli import main
-from autograder.grading import feedback, pipeline
-from autograder.grading.coordinator import _empty_gradebook
-from autograder.grading.course import Course
-from autograder.grading.pipeline import StudentResult, final_score
+from autograder.grading.orchestration import feedback, pipeline
+from autograder.grading.orchestration.coordinator import _empty_gradebook
+from autograder.grading.orchestration.course import Course
+from autograder.grading.orchestration.pipeline import StudentResult, final_score
 from autograder.term import audit, commands, deadlines, lms, penalties, roster, store
 from notebooks import ROOT
 

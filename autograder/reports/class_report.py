@@ -29,9 +29,9 @@ from pathlib import Path
 
 import nbformat
 
-from ..grading import pipeline, runs, untrusted
-from ..grading.course import Course
-from ..grading.pipeline import StudentResult, _atomic_write
+from ..grading.orchestration import pipeline, runs, untrusted
+from ..grading.orchestration.course import Course
+from ..grading.orchestration.pipeline import StudentResult, _atomic_write
 
 REPORTS_DIR = "reports"
 HTML_NAME, CSV_NAME = "class_report.html", "class_report.csv"

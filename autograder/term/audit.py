@@ -20,7 +20,7 @@ import json
 import os
 from pathlib import Path
 
-from ..grading.untrusted import for_terminal
+from ..grading.orchestration.untrusted import for_terminal
 
 AUDIT_FILE = "audit.jsonl"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from ..grading.untrusted import for_terminal, is_valid_student_id
+from ..grading.orchestration.untrusted import for_terminal, is_valid_student_id
 from . import audit, deadlines, roster, store
 
 

@@ -30,7 +30,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..grading.pipeline import _atomic_write
+from ..grading.orchestration.pipeline import _atomic_write
 
 ROOT_MODE = 0o1777  # world-writable (nbgrader's 0777) with the sticky bit
 SYSTEM_CONFIG_DIR = "/etc/jupyter"

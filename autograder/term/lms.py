@@ -28,8 +28,8 @@ import csv
 import io
 from pathlib import Path
 
-from ..grading.pipeline import StudentResult, _atomic_write, final_score
-from ..grading.untrusted import for_csv
+from ..grading.orchestration.pipeline import StudentResult, _atomic_write, final_score
+from ..grading.orchestration.untrusted import for_csv
 from . import store
 
 CANVAS_USER_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]

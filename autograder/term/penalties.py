@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ..grading.feedback import late_notice, with_late_notice
-from ..grading import untrusted
-from ..grading.pipeline import StudentResult, _atomic_write, final_score
+from ..grading.orchestration.feedback import late_notice, with_late_notice
+from ..grading.orchestration import untrusted
+from ..grading.orchestration.pipeline import StudentResult, _atomic_write, final_score
 from . import audit, deadlines, roster, store
 
 LATE_NOTE = "late "

@@ -32,7 +32,7 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..grading.untrusted import describe, is_valid_student_id
+from ..grading.orchestration.untrusted import describe, is_valid_student_id
 from . import store
 
 FIELDS = ("first_name", "last_name", "email", "section", "lms_user_id", "sis_user_id", "sis_login_id")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..grading.pipeline import _atomic_write
+from ..grading.orchestration.pipeline import _atomic_write
 
 TERM_FILE = "term.json"
 

@@ -9,12 +9,13 @@ MemoryError), CPU seconds, file size, and the number of processes (a pids cgroup
 us make one, else RLIMIT_NPROC, which binds only non-root users).
 
 Jupyter starts the kernel through a kernelspec whose argv is this module:
-``python -m autograder.grading.sandbox SPEC.json {connection_file}``; it applies the limits to
+``python -m autograder.grading.isolation.sandbox SPEC.json {connection_file}``; it applies the limits to
 itself and execs bwrap, so every process the student starts inherits them.
 """
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import json
 import os
@@ -27,8 +28,17 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parents[1]  # autograder/
+PACKAGE_DIR = Path(__file__).resolve().parents[2]  # autograder/
 KERNEL_NAME = "nnfs-sandbox"
+
+
+def remove_at_exit(folder: Path) -> None:
+    """Delete a process's scratch folder when it exits, also when it is a pool worker: those leave
+    through multiprocessing, which runs its own finalizers but not atexit (hundreds of folders piled up)."""
+    from multiprocessing import util
+
+    atexit.register(shutil.rmtree, folder, True)
+    util.Finalize(None, shutil.rmtree, args=(folder, True), exitpriority=10)
 
 
 @dataclass
@@ -90,7 +100,7 @@ def course_environment(data: tuple = ()) -> tuple[dict, list]:
     for each other on a busy machine is 10-100x slower on small products. Quick mode, and each prepared data
     folder the assignment declares (read-only; public data, not a secret): only that assignment's.
     """
-    from ..data import DATASETS, MnistError
+    from ...data import DATASETS, MnistError
 
     env = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NNFS_QUICK": "1"}
     binds = []
@@ -241,7 +251,7 @@ def bwrap_argv(spec: SandboxSpec, connection_file: str) -> list[str]:
     return argv
 
 
-def zygote_bwrap_argv(base: str, readonly: list, env: dict) -> list[str]:
+def fork_server_bwrap_argv(base: str, readonly: list, env: dict) -> list[str]:
     """bwrap's options for a fork server (forkserver.py): the kernels' view, less what is each kernel's own.
 
     The host's /proc is bound rather than a new one mounted: each forked kernel mounts its own /proc for
@@ -280,7 +290,6 @@ def matplotlib_font_cache() -> list[Path]:
 def _build_font_cache() -> list[Path]:
     import tempfile
 
-    from .course import remove_at_exit
 
     folder = Path(tempfile.mkdtemp(prefix="nnfs-matplotlib-"))
     remove_at_exit(folder)
@@ -293,7 +302,7 @@ def _build_font_cache() -> list[Path]:
 
 
 def _apply_limits(limits: dict) -> None:
-    # zygote_main._limits sets the same for forked kernels (it runs where this module is not importable);
+    # forkserver_main._limits sets the same for forked kernels (it runs where this module is not importable);
     # tests/test_forked_kernels.py compares every limit of both kinds of kernel.
     mb = 1024 * 1024
     for name, value in (
@@ -385,7 +394,7 @@ class Sandbox:
         spec_path = root / "sandbox.json"
         spec_path.write_text(json.dumps(asdict(spec)))
         kernelspec = {
-            "argv": [sys.executable, "-m", "autograder.grading.sandbox", str(spec_path), "{connection_file}"],
+            "argv": [sys.executable, "-m", "autograder.grading.isolation.sandbox", str(spec_path), "{connection_file}"],
             "display_name": "Python 3 (nnfs sandbox)",
             "language": "python",
             # SIGINT does not cross into bwrap's session: interrupts travel as control messages.

@@ -18,10 +18,10 @@ import functools
 import inspect
 import json
 
-from ..assignments import spec
+from ...assignments import spec
 from . import wire
+from .wire import ANSWER_MIME
 
-ANSWER_MIME = "text/x-nnfs-check-answer"  # a test cell's one output that is read as the check's answer
 
 STANDIN = r'''
 def install(request, module_name, answer_mime, wire_source, modules, publish=None):
@@ -102,10 +102,9 @@ def install(request, module_name, answer_mime, wire_source, modules, publish=Non
 
 def request(assignment: str) -> dict:
     """This assignment's check inputs, encoded, and the trusted helper functions its cases use."""
-    from ..checks import _core
-    from .judging import checks_of
+    from ...checks import _core
 
-    checks = checks_of(assignment)
+    checks = spec(assignment).checks()
     out = {"checks": {}, "functions": {}, "needs": {}}
     for name, check in checks.items():
         out["needs"][name] = list(check.functions)

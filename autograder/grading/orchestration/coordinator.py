@@ -23,7 +23,7 @@ from . import pipeline, runs, untrusted
 from .course import Course
 from .gradebook_engines import shared_engines
 from .pipeline import StudentResult, _atomic_write
-from .sandbox import Limits, say_overrides, support
+from ..isolation.sandbox import Limits, say_overrides, support
 from . import worker
 from .worker import Task, Template, WorkerResult, grade_task
 
@@ -172,7 +172,7 @@ def merge(course: Course, assignment: str, payload: WorkerResult) -> StudentResu
                 if name in result.cells and record["auto_score"] is not None:
                     grade.auto_score = result.cells[name][0]  # the verified score where there is one
             gb.db.commit()
-            from ..term import audit
+            from ...term import audit
 
             audit.record_submission(course, submission)  # each cell whose score changed, in audit.jsonl
         if payload.autograded is not None:

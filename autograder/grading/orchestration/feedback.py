@@ -3,7 +3,7 @@
 nbconvert's conversion of a notebook to HTML runs over what the student's code printed, and some shapes
 of output are slow to convert: nbconvert's ANSI filter slices the rest of a text at every escape
 sequence, so a 2 MB line of ``x\\x1b[0m`` takes about 40 s, and a notebook of such lines an hour. So each
-grading worker keeps one child process (``python -m autograder.grading.feedback``) that imports nbgrader
+grading worker keeps one child process (``python -m autograder.grading.orchestration.feedback``) that imports nbgrader
 once and makes feedback on request. A request that takes longer than ``seconds`` or more memory than
 ``memory_mb`` kills the child (the next request starts a new one), and the student gets a short page
 made here instead, saying so, with their scores: they are graded either way.
@@ -44,7 +44,7 @@ class FeedbackMaker:
     def _start(self):
         env = {**os.environ, "NNFS_FEEDBACK_MEMORY_MB": str(self.memory_mb)}
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "autograder.grading.feedback"],
+            [sys.executable, "-m", "autograder.grading.orchestration.feedback"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, close_fds=True,
         )
 

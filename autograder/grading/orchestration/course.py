@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
-import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ..isolation.sandbox import remove_at_exit
 
 _SOCKETS: Path | None = None
 
@@ -20,15 +20,6 @@ def quiet_library_warnings() -> None:
 
     warnings.filterwarnings("ignore", message=".*not in session.*")  # SQLAlchemy, from nbgrader.api
     warnings.filterwarnings("ignore", message="Cell is missing an id field")  # nbformat, restored cells
-
-
-def remove_at_exit(folder: Path) -> None:
-    """Delete a process's scratch folder when it exits, also when it is a pool worker: those leave
-    through multiprocessing, which runs its own finalizers but not atexit (hundreds of folders piled up)."""
-    from multiprocessing import util
-
-    atexit.register(shutil.rmtree, folder, True)
-    util.Finalize(None, shutil.rmtree, args=(folder, True), exitpriority=10)
 
 
 def _socket_dir() -> Path:
@@ -60,7 +51,7 @@ class Course:
     def assignments(self) -> list[str]:
         """Assignments with a source notebook, in course order (their names sort by number)."""
         src = self.root / "source"
-        from ..assignments import course_order
+        from ...assignments import course_order
 
         found = [p.name for p in src.iterdir() if (p / f"{p.name}.ipynb").is_file()] if src.is_dir() else []
         return sorted(found, key=course_order)

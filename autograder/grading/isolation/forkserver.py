@@ -4,7 +4,7 @@ Starting a kernel costs about 0.3 s of CPU (Python, IPython, ipykernel, zmq, num
 submission; with every core busy that was a third of a small notebook's grading. Each worker therefore
 keeps one fork server per kind of kernel (with the grading package, for nbgrader's run; without, for
 verification): a Python process in a bubblewrap sandbox, like a kernel's, that has imported all that
-once (zygote_main.py). For each kernel it forks a process which, before any student code runs, leaves
+once (forkserver_main.py). For each kernel it forks a process which, before any student code runs, leaves
 the server's namespaces for new ones of its own, mounts a private /tmp, /dev/shm, /dev/pts and /proc,
 binds only its own kernel folder, drops every capability and applies the limits. The grader puts it in
 the kernel's pids cgroup while it waits. What kernels share is the server's read-only system view and
@@ -29,10 +29,9 @@ from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 
-from .course import remove_at_exit
-from .sandbox import PACKAGE_DIR, course_environment, support, zygote_bwrap_argv
+from .sandbox import PACKAGE_DIR, course_environment, remove_at_exit, support, fork_server_bwrap_argv
 
-SOURCE = Path(__file__).with_name("zygote_main.py")
+SOURCE = Path(__file__).with_name("forkserver_main.py")
 
 def enabled() -> bool:
     return os.environ.get("NNFS_FORK_KERNELS", "1") != "0" and support().bwrap and hasattr(os, "pidfd_open")
@@ -105,7 +104,7 @@ class ForkedProcess:
         self.send_signal(signal.SIGTERM)
 
 
-class Zygote:
+class ForkServer:
     """One fork server (one kind of kernel) and the folder its kernels' folders live in."""
 
     def __init__(self, with_package: bool, preload: tuple = (), data: tuple = ()):
@@ -113,7 +112,7 @@ class Zygote:
         remove_at_exit(self.base)
         env, binds = course_environment(data)
         readonly = ([str(PACKAGE_DIR)] if with_package else []) + binds
-        argv = zygote_bwrap_argv(str(self.base), readonly, env) + [sys.executable, "-c", SOURCE.read_text(), ",".join(preload)]
+        argv = fork_server_bwrap_argv(str(self.base), readonly, env) + [sys.executable, "-c", SOURCE.read_text(), ",".join(preload)]
         self._lock = threading.Lock()
         self._buffer = b""
         self._count = 0
@@ -203,16 +202,16 @@ def _fresh_state() -> None:
     """This process's fork servers: none yet. Also run in a child made by os.fork (a process pool's
     worker): the parent's servers, lock and keeper thread are not the child's (the thread does not even
     exist there), and using them would hang."""
-    global _KEEPER, _ZYGOTES, _FAILED, _LOCK
+    global _KEEPER, _SERVERS, _FAILED, _LOCK
     _KEEPER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fork-server-keeper")
-    _ZYGOTES, _FAILED, _LOCK = {}, {}, threading.Lock()
+    _SERVERS, _FAILED, _LOCK = {}, {}, threading.Lock()
 
 
 _fresh_state()
 os.register_at_fork(after_in_child=_fresh_state)
 
 
-def zygote(with_package: bool, preload: tuple = (), data: tuple = ()) -> Zygote | None:
+def fork_server(with_package: bool, preload: tuple = (), data: tuple = ()) -> ForkServer | None:
     """This process's fork server for one kind of kernel, started on first use; None when forking is
     off or the server would not start (said once on stderr: kernels then start the usual way). Servers
     with other preloads or data (another assignment's spec) are kept: a worker may grade two at once."""
@@ -220,13 +219,13 @@ def zygote(with_package: bool, preload: tuple = (), data: tuple = ()) -> Zygote 
         return None
     key = (with_package, tuple(preload), tuple(data))
     with _LOCK:
-        server = _ZYGOTES.get(key)
+        server = _SERVERS.get(key)
         if server is not None and server.alive():
             return server
         if with_package in _FAILED:
             return None
         try:
-            server = _ZYGOTES[key] = Zygote(with_package, key[1], key[2])
+            server = _SERVERS[key] = ForkServer(with_package, key[1], key[2])
             return server
         except Exception as exc:  # noqa: BLE001
             _FAILED[with_package] = f"{type(exc).__name__}: {exc}"
@@ -237,8 +236,8 @@ def zygote(with_package: bool, preload: tuple = (), data: tuple = ()) -> Zygote 
 def failed(with_package: bool, exc: BaseException) -> None:
     """A fork that went wrong: this kind of kernel starts the usual way from now on, said once."""
     with _LOCK:
-        for key in [k for k in _ZYGOTES if k[0] == with_package]:
-            _ZYGOTES.pop(key).close()
+        for key in [k for k in _SERVERS if k[0] == with_package]:
+            _SERVERS.pop(key).close()
         if with_package not in _FAILED:
             _FAILED[with_package] = f"{type(exc).__name__}: {exc}"
             print(f"nnfs grade: kernels are started without the fork server ({_FAILED[with_package]})", file=sys.stderr)
@@ -247,13 +246,13 @@ def failed(with_package: bool, exc: BaseException) -> None:
 class ForkedKernelManager(AsyncKernelManager):
     """jupyter_client's kernel manager, whose kernel process comes from a fork server."""
 
-    def __init__(self, *args, zygote: Zygote, root: Path, limits: dict, cgroups: list, **kwargs):
+    def __init__(self, *args, server: ForkServer, root: Path, limits: dict, cgroups: list, **kwargs):
         super().__init__(*args, **kwargs)
-        self._zygote, self._root, self._limits, self._cgroups = zygote, root, limits, cgroups
+        self._server, self._root, self._limits, self._cgroups = server, root, limits, cgroups
 
     async def _async_launch_kernel(self, kernel_cmd, **kw) -> None:
         provisioner = self.provisioner
         connection = json.loads(Path(self.connection_file).read_text())
-        process = self._zygote.fork(self._root, connection, self._limits, self._cgroups)
+        process = self._server.fork(self._root, connection, self._limits, self._cgroups)
         provisioner.process, provisioner.pid, provisioner.pgid = process, process.pid, None
         self._reconcile_connection_info(provisioner.connection_info)

@@ -13,6 +13,10 @@ import io
 
 import numpy as np
 
+# The MIME type of the one output of a hidden-test cell that is read as its check's answer (the stand-in sends
+# it, the judge reads it, the executor's output bounds never drop it).
+ANSWER_MIME = "text/x-nnfs-check-answer"
+
 
 def encode(obj, shippable=(), depth=0):
     if depth > 6:

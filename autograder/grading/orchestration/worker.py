@@ -16,11 +16,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..assignments import spec
+from ...assignments import spec
 from .course import Course, quiet_library_warnings
 from .gradebook_engines import shared_engines
 from .pipeline import StudentResult, _read_scores, preflight, restore_answer_cells
-from .sandbox import Limits, Sandbox, support
+from ..isolation.sandbox import Limits, Sandbox, support
 
 
 def _fast_tmp() -> str | None:
@@ -151,9 +151,9 @@ def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path,
         result.status = "error"
         result.reason = f"the sandboxed kernel would not start ({type(exc).__name__}: {exc}); regrade this student"
         return {}
-    from .warm import WarmExecute
+    from ..isolation.kernels import SandboxedExecute
 
-    WarmExecute.handed_over = kernel  # nbgrader's executor (made by nbgrader, in this thread) takes it
+    SandboxedExecute.handed_over = kernel  # nbgrader's executor (made by nbgrader, in this thread) takes it
     timings["isolation"] = time.perf_counter() - start
     start = time.perf_counter()
     config = course.config()
@@ -170,11 +170,11 @@ def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path,
         if _preprocessor(step) is not Execute:
             steps.append(step)
         elif task.verify:
-            from .judging import InjectStandIn, JudgeOutside
+            from ..judging.judge import InjectStandIn, JudgeOutside
 
-            steps += [InjectStandIn, WarmExecute, JudgeOutside]
+            steps += [InjectStandIn, SandboxedExecute, JudgeOutside]
         else:
-            steps.append(WarmExecute)
+            steps.append(SandboxedExecute)
     config.Autograde.autograde_preprocessors = steps
     config.InjectStandIn.assignment = config.JudgeOutside.assignment = a
 
@@ -185,7 +185,7 @@ def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path,
         with _Watchdog(task.limits.notebook_seconds, sandbox) as watchdog:
             outcome = api.autograde(a, student, force=True, create=True)
     finally:
-        WarmExecute.handed_over = None  # never left for another notebook
+        SandboxedExecute.handed_over = None  # never left for another notebook
         closing = time.perf_counter()
         sandbox.close()
         timings["isolation"] += time.perf_counter() - closing
@@ -205,13 +205,13 @@ def _autograde(course: Course, task: Task, result: StudentResult, scratch: Path,
         result.reason = f"nbgrader could not autograde this notebook: {lines[-1] if lines else 'unknown error'}"
         return out
     if task.verify:
-        from .judging import JudgeOutside
+        from ..judging.judge import JudgeOutside
 
         problems = getattr(JudgeOutside.last, "problems", [])
         if problems:
             result.notes.append("HIDDEN TESTS DID NOT RUN (those cells score 0): " + "; ".join(problems))
         result.mistakes = list(getattr(JudgeOutside.last, "mistakes", []))
-    cut = getattr(WarmExecute.cut, "cells", [])
+    cut = getattr(SandboxedExecute.cut, "cells", [])
     if cut:
         result.notes.append(f"output cut in {len(cut)} cell(s) (over the grader's size bounds); graded on what was kept")
     _read_scores(course, result)
@@ -265,7 +265,7 @@ def _feedback(course: Course, task: Task, result: StudentResult, out: dict, timi
     timings["feedback"] = time.perf_counter() - start
 
 
-_WARM = None  # this process's WarmKernels, made on first use
+_WARM = None  # this process's KernelsStartedAhead, made on first use
 
 
 def _forget_warm_kernels() -> None:
@@ -280,10 +280,10 @@ os.register_at_fork(after_in_child=_forget_warm_kernels)
 
 def _warm_kernels():
     global _WARM
-    from .warm import WarmKernels
+    from ..isolation.kernels import KernelsStartedAhead
 
     if _WARM is None:
-        _WARM = WarmKernels()
+        _WARM = KernelsStartedAhead()
     return _WARM
 
 
@@ -305,7 +305,7 @@ def warm_up(limits: Limits, verify: bool = True, assignment: str | None = None) 
 
 def _sandboxed_kernel(task: Task, with_package: bool, root: Path):
     """(sandbox, (kernel manager, client)): a kernel started ahead of need, else one started now in ``root``."""
-    from .warm import start_now
+    from ..isolation.kernels import start_now
 
     needs = spec(task.template.assignment)  # what its kernels import ahead and the data they read
     taken = _warm_kernels().take(task.limits, with_package, needs.preload, needs.data)

@@ -23,7 +23,7 @@ from pathlib import Path
 from nbgrader.preprocessors import Execute
 
 from .sandbox import KERNEL_NAME, Limits, Sandbox
-from .standin import ANSWER_MIME
+from ..judging.wire import ANSWER_MIME
 
 WORKDIR = Path("/tmp/work")  # where a kernel finds itself inside its sandbox, whoever it serves
 
@@ -31,7 +31,7 @@ WORKDIR = Path("/tmp/work")  # where a kernel finds itself inside its sandbox, w
 def _start(root: Path, limits: Limits, with_package: bool, preload: tuple = (), data: tuple = ()):
     from . import forkserver
 
-    server = forkserver.zygote(with_package, preload, data)
+    server = forkserver.fork_server(with_package, preload, data)
     if server is not None:
         try:
             return _start_kernel(server.kernel_root(), limits, with_package, server, data)
@@ -60,7 +60,7 @@ def _start_kernel(root: Path, limits: Limits, with_package: bool, server, data: 
         connection_file=str(root / "connection.json"),
     )
     if server is not None:
-        km = forkserver.ForkedKernelManager(zygote=server, root=root, limits=asdict(limits), cgroups=sandbox.cgroups, **options)
+        km = forkserver.ForkedKernelManager(server=server, root=root, limits=asdict(limits), cgroups=sandbox.cgroups, **options)
     else:
         km = AsyncKernelManager(**options)
 
@@ -89,7 +89,7 @@ def start_now(root: Path, limits: Limits, with_package: bool, preload: tuple = (
     return _start(root, limits, with_package, preload, data)
 
 
-class WarmKernels:
+class KernelsStartedAhead:
     """At most one started kernel per kind (with or without the grading package) and set of limits.
     Thread-safe: a worker takes its two kernels from two threads (nbgrader's run and verification)."""
 
@@ -189,12 +189,12 @@ def _size(out) -> int:
     return sum(len(v) if isinstance(v, str) else len(str(v)) for v in out.get("data", {}).values())
 
 
-class WarmExecute(Execute):
+class SandboxedExecute(Execute):
     """nbgrader's executor, taking the kernel manager it is handed instead of starting a kernel.
 
     nbgrader makes its executor itself (from the config's class list), so for its run the manager is
     handed over on the class, by the one thread that runs nbgrader; an executor made directly (the
-    verification run, in another thread) gets its own with ``WarmExecute(kernel=(km, kc), ...)``.
+    verification run, in another thread) gets its own with ``SandboxedExecute(kernel=(km, kc), ...)``.
     """
 
     handed_over = None  # (kernel manager, client), set by the worker for nbgrader's next notebook; used once
@@ -206,7 +206,7 @@ class WarmExecute(Execute):
         self._given = kernel
         self._bytes = {"notebook": 0}  # kept so far, and per cell index
         self._cut_cells: set = set()
-        WarmExecute.cut.cells = []
+        SandboxedExecute.cut.cells = []
 
     def output(self, outs, msg, display_id, cell_index):
         """nbclient's output handler, with the bounds above: an output past them is dropped on arrival."""
@@ -233,7 +233,7 @@ class WarmExecute(Execute):
 
             if cell_index not in self._cut_cells:
                 self._cut_cells.add(cell_index)
-                WarmExecute.cut.cells = sorted(self._cut_cells)
+                SandboxedExecute.cut.cells = sorted(self._cut_cells)
                 outs.append(new_output("stream", name="stdout", text=CUT_NOTE.format(what=what)))
             stderr = msg["msg_type"] == "stream" and msg["content"].get("name") == "stderr"
             if stderr and not any(o.get("name") == "stderr" for o in outs):
@@ -259,7 +259,7 @@ class WarmExecute(Execute):
         if self._given is not None:
             kernel, self._given = self._given, None
         else:
-            kernel, WarmExecute.handed_over = WarmExecute.handed_over, None
+            kernel, SandboxedExecute.handed_over = SandboxedExecute.handed_over, None
         if kernel is None:
             raise RuntimeError("no sandboxed kernel was handed over: refusing to start an unsandboxed one")
         # nbclient starts a client only when it has none: this one is connected and ready.

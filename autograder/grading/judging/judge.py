@@ -25,10 +25,11 @@ from nbconvert.preprocessors import Preprocessor
 from nbformat.v4 import new_code_cell, new_output
 from traitlets import Bool, Unicode
 
-from ..assignments import spec
-from ..checks._core import Check, Outcome, Report, _unchanged
+from ...assignments import spec
+from ...checks._core import Check, Outcome, Report, _unchanged
 from . import wire
-from .standin import ANSWER_MIME, cell_source
+from .standin import cell_source
+from .wire import ANSWER_MIME
 
 def checks_of(assignment: str) -> dict[str, Check]:
     """The assignment's checks, as its spec declares them (autograder/assignments/)."""
