@@ -148,7 +148,7 @@ def test_a_full_disk_stops_the_run_keeps_what_was_recorded_and_the_next_run_resu
 def _merge_writes_fail_for(student):
     """merge's own writes (the autograded notebook, the feedback page) fail with ENOSPC for one student: a
     disk with room for the small status file but not for a feedback page."""
-    original = coordinator._atomic_write
+    original = coordinator.atomic_write
 
     def write(path, text):
         if student in path.parts:
@@ -164,7 +164,7 @@ def test_a_result_that_does_not_fit_is_not_recorded_as_that_students_error(tmp_p
     course = copy_course(tmp_path)
     write_submissions(tmp_path, A1)
     argv = ["--course", str(tmp_path), "grade", A1, "--jobs", "1", "--student", "example-ada"]
-    monkeypatch.setattr(coordinator, "_atomic_write", _merge_writes_fail_for("example-ada"))
+    monkeypatch.setattr(coordinator, "atomic_write", _merge_writes_fail_for("example-ada"))
 
     assert cli.main(argv) == 3
     out, err = capsys.readouterr()

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import nbformat
 
+from ..files import atomic_write
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -96,9 +98,7 @@ def write_submissions(course_root: Path, assignment: str | None = None) -> list[
         release = course_root / "release" / student.assignment / f"{student.assignment}.ipynb"
         target = course_root / "submitted" / student.student_id / student.assignment / f"{student.assignment}.ipynb"
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".ipynb.tmp")
-        tmp.write_text(build_submission(release, student))
-        tmp.replace(target)
+        atomic_write(target, build_submission(release, student))
         stamp = target.with_name("timestamp.txt")
         if student.submitted:
             stamp.write_text(student.submitted + "\n")

@@ -29,9 +29,10 @@ from pathlib import Path
 
 import nbformat
 
+from ..files import atomic_write
 from ..grading.orchestration import pipeline, runs, untrusted
 from ..grading.orchestration.course import Course
-from ..grading.orchestration.pipeline import StudentResult, _atomic_write
+from ..grading.orchestration.pipeline import StudentResult
 
 REPORTS_DIR = "reports"
 HTML_NAME, CSV_NAME = "class_report.html", "class_report.csv"
@@ -138,7 +139,7 @@ class Labels:
     def __init__(self, course: Course):
         path = course.root / REPORTS_DIR / KEY_FILE
         if not path.is_file():
-            _atomic_write(path, secrets.token_hex(32) + "\n")
+            atomic_write(path, secrets.token_hex(32) + "\n")
             path.chmod(0o600)  # whoever reads it can tell which label is whose
         self.key = path.read_text().strip().encode()
 
@@ -547,6 +548,6 @@ def write(course: Course, assignment: str, records: list[Record] | None = None) 
     writer = csv.writer(out)
     writer.writerow(["section", "item", "measure", "value", "note"])
     writer.writerows([untrusted.for_csv(cell) for cell in row] for row in csv_rows(report))
-    _atomic_write(folder / CSV_NAME, out.getvalue())
-    _atomic_write(folder / HTML_NAME, render(report))
+    atomic_write(folder / CSV_NAME, out.getvalue())
+    atomic_write(folder / HTML_NAME, render(report))
     return folder / HTML_NAME, folder / CSV_NAME

@@ -30,7 +30,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..grading.orchestration.pipeline import _atomic_write
+from ..files import atomic_write
 
 ROOT_MODE = 0o1777  # world-writable (nbgrader's 0777) with the sticky bit
 SYSTEM_CONFIG_DIR = "/etc/jupyter"
@@ -95,7 +95,7 @@ def write_config_block(config_dir: Path, root: Path) -> Path:
     else:
         text, mode = "c = get_config()  # noqa: F821\n\n" + block, 0o644  # every user must be able to read it
     config_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, text)
+    atomic_write(path, text)
     os.chmod(path, mode | 0o444)
     return path
 

@@ -28,7 +28,8 @@ import csv
 import io
 from pathlib import Path
 
-from ..grading.orchestration.pipeline import StudentResult, _atomic_write, final_score
+from ..files import atomic_write
+from ..grading.orchestration.pipeline import StudentResult, final_score
 from ..grading.orchestration.untrusted import for_csv
 from . import store
 
@@ -65,7 +66,7 @@ def _write(path: Path, rows: list[list]) -> None:
     writer = csv.writer(out)
     for row in rows:
         writer.writerow([for_csv(cell) for cell in row])
-    _atomic_write(Path(path), out.getvalue())
+    atomic_write(Path(path), out.getvalue())
 
 
 def canvas_rows(results: list[StudentResult], assignments: list[str], term: dict, missing_as_zero=False, course=None) -> list[list]:

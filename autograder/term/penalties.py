@@ -20,7 +20,8 @@ import datetime as dt
 
 from ..grading.orchestration.feedback import late_notice, with_late_notice
 from ..grading.orchestration import untrusted
-from ..grading.orchestration.pipeline import StudentResult, _atomic_write, final_score
+from ..files import atomic_write
+from ..grading.orchestration.pipeline import StudentResult, final_score
 from . import audit, deadlines, roster, store
 
 LATE_NOTE = "late "
@@ -108,7 +109,7 @@ def _update_feedback(course, r: StudentResult, policy, submitted, deadline, exte
     page = page_path.read_text(encoding="utf-8", errors="replace")
     updated = with_late_notice(page, notice)
     if updated != page:
-        _atomic_write(page_path, updated)
+        atomic_write(page_path, updated)
 
 
 def _timestamp_file(course, student: str, assignment: str) -> str | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..grading.orchestration.pipeline import _atomic_write
+from ..files import atomic_write
 
 TERM_FILE = "term.json"
 
@@ -44,4 +44,4 @@ def load(course) -> dict:
 
 
 def save(course, data: dict) -> None:
-    _atomic_write(path(course), json.dumps(data, indent=1, sort_keys=True) + "\n")
+    atomic_write(path(course), json.dumps(data, indent=1, sort_keys=True) + "\n")

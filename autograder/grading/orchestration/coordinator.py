@@ -19,10 +19,11 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from ...files import atomic_write
 from . import pipeline, runs, untrusted
 from .course import Course
 from .gradebook_engines import shared_engines
-from .pipeline import StudentResult, _atomic_write
+from .pipeline import StudentResult
 from ..isolation.sandbox import Limits, say_overrides, support
 from . import worker
 from .worker import Task, Template, WorkerResult, grade_task
@@ -176,9 +177,9 @@ def merge(course: Course, assignment: str, payload: WorkerResult) -> StudentResu
 
             audit.record_submission(course, submission)  # each cell whose score changed, in audit.jsonl
         if payload.autograded is not None:
-            _atomic_write(course.autograded_notebook(student, assignment), payload.autograded)
+            atomic_write(course.autograded_notebook(student, assignment), payload.autograded)
         if payload.feedback is not None:
-            _atomic_write(course.feedback_html(student, assignment), payload.feedback)
+            atomic_write(course.feedback_html(student, assignment), payload.feedback)
         # nbgrader's release_feedback pairs feedback with the exchange's submission through these two
         # files, which `nbgrader collect` puts beside the notebook (as nbgrader's autograde would copy them).
         for name in ("timestamp.txt", "submission_secret.txt"):
@@ -186,7 +187,7 @@ def merge(course: Course, assignment: str, payload: WorkerResult) -> StudentResu
             if text is not None:
                 for notebook in (course.autograded_notebook(student, assignment), course.feedback_html(student, assignment)):
                     if notebook.is_file():
-                        _atomic_write(notebook.with_name(name), text)
+                        atomic_write(notebook.with_name(name), text)
     return result
 
 

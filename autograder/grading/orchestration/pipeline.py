@@ -10,13 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import nbformat
 
+from ...files import atomic_write
 from .course import Course
 from .untrusted import for_csv, for_terminal
 
@@ -189,7 +189,7 @@ def restore_answer_cells(course: Course, assignment: str, student: str) -> list[
             position = 1 + next(j for j, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == before[-1])
         nb.cells.insert(position, nbformat.from_dict(dict(cell)))
         present.add(grade_id)
-    _atomic_write(path, nbformat.writes(nb))
+    atomic_write(path, nbformat.writes(nb))
     return notes
 
 
@@ -246,7 +246,7 @@ def save_results(course: Course, results: list[StudentResult]) -> list[StudentRe
     merged = {(r.student, r.assignment): r for r in record}
     merged.update({(r.student, r.assignment): r for r in results})
     everything = sorted(merged.values(), key=lambda r: (r.student, r.assignment))
-    _atomic_write(path, json.dumps([asdict(r) for r in everything], indent=1))
+    atomic_write(path, json.dumps([asdict(r) for r in everything], indent=1))
     return everything
 
 
@@ -262,19 +262,6 @@ def load_results(course: Course) -> list[StudentResult]:
 
 
 # ------------------------------------------------------------------------------------- export
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Write to a temporary name and rename: a reader sees the old file or the new one, never half of one.
-    On failure (a full disk) the temporary file is removed and the old file is left as it was."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_grades_csv(path: Path, results: list[StudentResult], names: dict | None = None) -> None:
@@ -294,7 +281,7 @@ def write_grades_csv(path: Path, results: list[StudentResult], names: dict | Non
         late = f"{r.seconds_late / 3600:.2f}" if r.seconds_late else ""
         writer.writerow([for_csv(cell) for cell in (r.student, r.assignment, score, max_score, r.status, notes,
                                                        names.get(r.student, ""), raw, penalty, late)])
-    _atomic_write(path, out.getvalue())
+    atomic_write(path, out.getvalue())
 
 
 def format_table(results: list[StudentResult], names: dict | None = None) -> str:

@@ -10,9 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from ...files import atomic_write
 from .course import Course
-from .pipeline import _atomic_write
-
 RUNS_FILE = "grading_runs.json"
 
 
@@ -46,4 +45,4 @@ def record_run(course: Course, assignments: list[str], *, graded: dict, refused:
             "seconds": round(seconds, 3),
             "jobs": jobs,
         }
-    _atomic_write(course.root / RUNS_FILE, json.dumps(everything, indent=1, sort_keys=True))
+    atomic_write(course.root / RUNS_FILE, json.dumps(everything, indent=1, sort_keys=True))
