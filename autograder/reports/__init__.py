@@ -1,0 +1,1 @@
+"""Reports for instructors: the class report and the similarity report."""

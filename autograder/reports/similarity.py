@@ -1,0 +1,497 @@
+"""``nnfs similarity ASSIGNMENT``: which submissions are too alike to be independent (instructor-only).
+
+Each submission is cut into units, one per function (or class) the student wrote in a solution cell or
+a cell of their own, plus a cell's top-level code; the released template is removed. Each unit is
+normalised for what copying changes cheaply: identifiers the student chose (parameters, locals, their own
+helpers' names) become v1, v2, ... in order of first use, comments, docstrings and whitespace go, string
+literals become S. Comparing unit against unit (whatever its name or place) makes the order of functions
+and cells irrelevant. Library names (np.exp, axis=) are kept: they tell honest alternatives apart.
+
+The fingerprints are copydetect's (PyPI): k-grams winnowed as MOSS does (Schleimer, Wilkerson and Aiken,
+2003), with the template's fingerprints removed as boilerplate, and the copied slices it reports are what
+the side-by-side pages highlight. copydetect rather than Dolos because it is a Python library the course's
+environment installs like any other dependency; Dolos would need Node.js on every instructor's machine
+for one command. What is written here by hand is the course-specific part: finding the student's code in
+a notebook, the normalisation (Python's own ast and tokenize), and which pairs to compare.
+
+Every submission is compared with the class, with earlier terms' submissions (``--archive``: folders laid
+out as submitted/) and with the reference solution (source/<a>/<a>.ipynb's solution cells): a leaked key
+is a copy too. The reference's code is never shown, only the student's side of such a match.
+
+Everything from a submission is hostile data: read without following links (untrusted.read_regular_file),
+invalid student ids refused, and the pages built by Jinja2 with autoescape. A flag is a prompt to look,
+not a verdict, and the pages say so.
+"""
+
+from __future__ import annotations
+
+import ast
+import bisect
+import builtins
+import io
+import json
+import os
+import re
+import time
+import tokenize
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+import nbformat
+from copydetect import CodeFingerprint, compare_files
+
+from ..grading.untrusted import NOTEBOOK_MAX_BYTES, RefusedFile, describe, is_valid_student_id, read_regular_file, submission_folders
+
+# ---------------------------------------------------------------------------------- thresholds
+# Chosen from benchmarks/bench_similarity.py (figures in benchmarks/README.md), not guessed:
+# - NOISE (k) and GUARANTEE: copydetect's own defaults (k-grams of 25 characters of normalised code, every
+#   shared run of 30 characters is found). Shorter k-grams made honest alternatives share more.
+# - MIN_CHARACTERS: a unit, and the part two units share, must be at least this long (normalised
+#   characters, about 40 tokens) to count. Below it sit the canonical one- and two-line functions (relu,
+#   compute_layer, a row-wise softmax) that honest students write alike; the benchmark's honest pairs that
+#   reach the threshold are all shorter than this, while every planted copy of a longer function is
+#   found. Short functions are therefore never flagged on their own: a copy of them shows up only with
+#   the longer ones copied alongside.
+# - THRESHOLD: the share of a unit's fingerprinted code found in the other (the larger of the two sides,
+#   so added dead code on one side does not hide the copy). Honest alternatives of the same function at
+#   or above the length floor stayed below 0.45 in the benchmark; planted copies (renamed, re-commented,
+#   reformatted, with dead code) stayed above 0.8. 0.6 sits between, with room on both sides for the few
+#   per cent that winnowing's hash choice moves a score from one run to the next.
+NOISE = 25
+GUARANTEE = 30
+MIN_CHARACTERS = 120
+THRESHOLD = 0.6
+
+REFERENCE = "reference"
+CAVEAT = ("A flag is a prompt to look, not a verdict: students who follow the same lecture write alike, and "
+          "short canonical functions are not compared at all. Read both sides, and talk to the students.")
+TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("autograder.reports", "templates"), autoescape=True,
+                               undefined=jinja2.StrictUndefined)
+
+
+@dataclass
+class Unit:
+    """One function, class or cell's top-level code of one submission, normalised and fingerprinted."""
+
+    owner: str  # a student id, "reference", or "<archive folder>:<student id>"
+    name: str  # the function's name as written (hostile text), or "<cell> (top-level code)"
+    source: str  # the code as written (hostile text)
+    normalised: str
+    token_starts: list  # start of each normalised token in ``normalised``
+    token_spans: list  # (start, end) of the same token in ``source``
+    fingerprint: CodeFingerprint | None = None
+
+    def source_slices(self, slices) -> list[tuple[int, int]]:
+        """copydetect's copied slices (in the normalised text) as spans of the code as written."""
+        spans = []
+        for start, end in zip(*slices):
+            first = max(bisect.bisect_right(self.token_starts, int(start)) - 1, 0)
+            last = max(bisect.bisect_right(self.token_starts, int(end) - 1) - 1, first)
+            spans.append((self.token_spans[first][0], self.token_spans[last][1]))
+        return spans
+
+
+@dataclass
+class Submission:
+    owner: str
+    kind: str  # "class", "archive" or "reference"
+    units: list = field(default_factory=list)
+    problem: str = ""  # why it (or some of it) was not compared
+
+
+@dataclass
+class Match:
+    """Two units found alike: the shares of each found in the other, and where (in the code as written)."""
+
+    left: Unit
+    right: Unit
+    similarity: float
+    shares: tuple
+    shared_characters: int
+    left_spans: list
+    right_spans: list
+
+    def swapped(self) -> "Match":
+        return Match(self.right, self.left, self.similarity, self.shares[::-1], self.shared_characters,
+                     self.right_spans, self.left_spans)
+
+
+# ---------------------------------------------------------------------------------- the code in a notebook
+
+
+def _blank_magics(source: str) -> str:
+    """IPython's %magics and !shell lines blanked (same length, so offsets hold): they are not Python."""
+    return re.sub(r"(?m)^[ \t]*[%!].*$", lambda m: " " * len(m.group()), source)
+
+
+def _defined_names(tree) -> set[str]:
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return names
+
+
+def _bound_names(tree) -> set[str]:
+    """Names a piece of code binds: parameters, assignments, loop and with targets, nested defs, imports."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+        elif isinstance(node, ast.alias):
+            names.add((node.asname or node.name).split(".")[0])
+    return names
+
+
+def _docstring_lines(tree) -> list[tuple[int, int, int, int]]:
+    """Where the bare string statements are (docstrings, strings used as comments): dropped like comments."""
+    return [(n.lineno, n.col_offset, n.end_lineno, n.end_col_offset) for n in ast.walk(tree)
+            if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str)]
+
+
+def normalise(source: str, keep: set[str], renamed: set[str] = frozenset()) -> tuple[str, list, list]:
+    """The unit's code as copydetect sees it, with each token's place there and in ``source``.
+
+    Names the code binds (and ``renamed``: the student's own module-level names) become v1, v2, ... in order
+    of first use, except ``keep`` (the template's names: the graded functions) and attributes (``.x``).
+    Comments, docstrings and layout go (a token per word, INDENT/DEDENT as braces); strings become S."""
+    tree = ast.parse(source)
+    rename = (_bound_names(tree) | set(renamed)) - set(keep)
+    dropped = _docstring_lines(tree)
+    line_starts = [0]
+    for line in source.splitlines(keepends=True):
+        line_starts.append(line_starts[-1] + len(line))
+    canonical, words, starts, spans, previous = {}, [], [], [], ""
+    position = 0
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        kind, text = tok.type, tok.string
+        if kind in (tokenize.COMMENT, tokenize.NL, tokenize.ENCODING, tokenize.ENDMARKER):
+            continue
+        if any((a, b) <= tok.start and tok.end <= (c, d) for a, b, c, d in dropped):
+            continue
+        if kind == tokenize.NEWLINE:
+            word = ";"
+        elif kind == tokenize.INDENT:
+            word = "{"
+        elif kind == tokenize.DEDENT:
+            word = "}"
+        elif kind == tokenize.NAME and text in rename and previous != ".":
+            word = canonical.setdefault(text, f"v{len(canonical) + 1}")
+        elif kind == tokenize.STRING or tokenize.tok_name[kind] == "FSTRING_START":
+            word = "S"
+        elif tokenize.tok_name[kind] in ("FSTRING_MIDDLE", "FSTRING_END"):
+            continue
+        else:
+            word = text
+        previous = text
+        begin = line_starts[tok.start[0] - 1] + tok.start[1]
+        end = line_starts[tok.end[0] - 1] + tok.end[1] if kind != tokenize.DEDENT else begin
+        starts.append(position)
+        spans.append((begin, max(begin, end)))
+        words.append(word)
+        position += len(word) + 1
+    return " ".join(words), starts, spans
+
+
+def _template_names(release) -> set[str]:
+    names = set(dir(builtins))
+    for cell in release.cells:
+        if cell.cell_type == "code":
+            try:
+                names |= _defined_names(ast.parse(_blank_magics(cell.source)))
+            except SyntaxError:
+                pass
+    return names
+
+
+def _student_cells(nb, release) -> list[tuple[str, str]]:
+    """[(label, source)]: the code cells holding the student's own code. Solution cells are found by the
+    release's grade ids (a student can forge metadata, not add grade ids the release lacks); code cells
+    with no grade id are cells the student added. Test and read-only cells are the template's."""
+    solution_ids = {c.metadata["nbgrader"]["grade_id"] for c in release.cells
+                    if c.metadata.get("nbgrader", {}).get("solution") and "grade_id" in c.metadata["nbgrader"]}
+    released_ids = {c.metadata.get("nbgrader", {}).get("grade_id") for c in release.cells} - {None}
+    cells, added = [], 0
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code" or not isinstance(cell.get("source"), str):
+            continue
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+        if grade_id in solution_ids:
+            cells.append((grade_id, cell.source))
+        elif grade_id not in released_ids:
+            added += 1
+            cells.append((f"added cell {added}", cell.source))
+    return cells
+
+
+def units_of(owner: str, cells: list[tuple[str, str]], keep: set[str]) -> tuple[list[Unit], list[str]]:
+    """The units of one submission's cells, and notes on cells that could not be read as Python."""
+    parsed, notes = [], []
+    for label, source in cells:
+        source = _blank_magics(source)
+        try:
+            parsed.append((label, source, ast.parse(source)))
+        except (SyntaxError, ValueError) as exc:
+            notes.append(f"{label}: not compared, it is not valid Python ({getattr(exc, 'msg', exc)})")
+    own = set().union(*(_defined_names(tree) for _, _, tree in parsed)) - keep
+    units = []
+    for label, source, tree in parsed:
+        lines = source.splitlines(keepends=True)
+        loose = []
+        for node in tree.body:
+            first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+            text = "".join(lines[first - 1: node.end_lineno])
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                units.append(_unit(owner, node.name, text, keep, own))
+            elif not isinstance(node, (ast.Import, ast.ImportFrom)):
+                loose.append(text if text.endswith("\n") else text + "\n")
+        if loose:
+            units.append(_unit(owner, f"{label} (top-level code)", "".join(loose), keep, own))
+    return [u for u in units if u is not None], notes
+
+
+def _unit(owner, name, text, keep, own) -> Unit | None:
+    try:
+        normalised, starts, spans = normalise(text, keep, own)
+    except (SyntaxError, ValueError, tokenize.TokenError, IndentationError):
+        return None  # a statement cut out of a valid cell always parses; this is belt and braces
+    return Unit(owner, name, text, normalised, starts, spans)
+
+
+def read_notebook(root: Path, student: str, assignment: str):
+    """A student's notebook, or a reason it cannot be read (links refused, size bounded, JSON checked)."""
+    try:
+        raw = read_regular_file(root, [student, assignment, f"{assignment}.ipynb"], NOTEBOOK_MAX_BYTES)
+    except RefusedFile as exc:
+        return None, str(exc)
+    try:
+        return nbformat.reads(raw.decode("utf-8", errors="replace"), as_version=4), ""
+    except Exception as exc:  # nbformat raises several types for the many ways a file is not a notebook
+        return None, f"not compared: {assignment}.ipynb is not a readable notebook ({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__})"
+
+
+def collect(folder: Path, assignment: str, release, keep: set, kind: str, prefix: str = "") -> list[Submission]:
+    """Every submission of the assignment in a folder laid out as submitted/ (the class, or an archive)."""
+    submissions = []
+    for name, refusal in submission_folders(folder, assignment):
+        if not is_valid_student_id(name):
+            submissions.append(Submission(prefix + "invalid id " + describe(name), kind, problem="refused: not a valid student id"))
+            continue
+        owner = prefix + name
+        if refusal:
+            submissions.append(Submission(owner, kind, problem=refusal))
+            continue
+        nb, problem = read_notebook(folder, name, assignment)
+        if nb is None:
+            submissions.append(Submission(owner, kind, problem=problem))
+            continue
+        units, notes = units_of(owner, _student_cells(nb, release), keep)
+        submissions.append(Submission(owner, kind, units, "; ".join(notes)))
+    return submissions
+
+
+def reference_submission(source_nb, release, keep) -> Submission:
+    units, notes = units_of(REFERENCE, _student_cells(source_nb, release), keep)
+    return Submission(REFERENCE, REFERENCE, units, "; ".join(notes))
+
+
+# ---------------------------------------------------------------------------------- comparing
+
+
+def fingerprint(units: list[Unit], boilerplate) -> list[Unit]:
+    """Fingerprint the units long enough to tell (MIN_CHARACTERS) with copydetect, template removed."""
+    kept = []
+    for unit in units:
+        if len(unit.normalised) < MIN_CHARACTERS:
+            continue
+        unit.fingerprint = CodeFingerprint(f"{unit.owner}/{unit.name}", NOISE, GUARANTEE - NOISE + 1,
+                                           boilerplate=boilerplate, filter=False, fp=io.StringIO(unit.normalised))
+        if unit.fingerprint.hashes:
+            kept.append(unit)
+    return kept
+
+
+def compare(units: list[Unit], kinds: dict, threshold: float = THRESHOLD) -> list[Match]:
+    """The pairs of units (of different owners, one at least in the class) alike above the threshold.
+
+    An inverted index from fingerprint to units finds the candidates (units sharing a fingerprint), so
+    the cost grows with what is shared, not with the square of the class; copydetect's compare_files then
+    measures each candidate."""
+    index: dict[int, list[int]] = {}
+    for i, unit in enumerate(units):
+        for h in unit.fingerprint.hashes:
+            index.setdefault(h, []).append(i)
+    shared: dict[tuple[int, int], int] = {}
+    for holders in index.values():
+        for a in range(len(holders)):
+            for b in range(a + 1, len(holders)):
+                shared[holders[a], holders[b]] = shared.get((holders[a], holders[b]), 0) + 1
+    matches = []
+    for (i, j), count in shared.items():
+        left, right = units[i], units[j]
+        if left.owner == right.owner or "class" not in (kinds[left.owner], kinds[right.owner]):
+            continue
+        if count < threshold * min(len(left.fingerprint.hashes), len(right.fingerprint.hashes)) / 2:
+            continue  # cannot reach the threshold: skip the exact measure
+        overlap, shares, (left_slices, right_slices) = compare_files(left.fingerprint, right.fingerprint)
+        # compare_files maps slices back through copydetect's own filter offsets; with filter=False there
+        # are none, so the slices are in the normalised text, which Unit.source_slices maps to the source.
+        similarity = float(max(shares))
+        if similarity >= threshold and overlap >= MIN_CHARACTERS:
+            match = Match(left, right, similarity, tuple(float(s) for s in shares), int(overlap),
+                          left.source_slices(left_slices), right.source_slices(right_slices))
+            # The class's student on the left (the reference or archive right); two students in id order.
+            if kinds[left.owner] != "class" or (kinds[right.owner] == "class" and right.owner < left.owner):
+                match = match.swapped()
+            matches.append(match)
+    return matches
+
+
+def clusters(pairs) -> list[list[str]]:
+    """Connected groups of owners linked by flagged pairs (a small union-find)."""
+    parent: dict[str, str] = {}
+
+    def root(x):
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        parent[root(a)] = root(b)
+    groups: dict[str, list[str]] = {}
+    for x in parent:
+        groups.setdefault(root(x), []).append(x)
+    return sorted((sorted(g) for g in groups.values()), key=lambda g: (-len(g), g))
+
+
+# ---------------------------------------------------------------------------------- the report
+
+
+def _segments(text: str, spans) -> list[tuple[str, bool]]:
+    """The text cut into (piece, highlighted) for the template, which escapes every piece."""
+    out, at = [], 0
+    for start, end in sorted(spans):
+        start = max(start, at)
+        if end <= start:
+            continue
+        out += [(text[at:start], False), (text[start:end], True)]
+        at = end
+    out.append((text[at:], False))
+    return [(piece, hl) for piece, hl in out if piece]
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def report_folder(course_root: Path, assignment: str) -> Path:
+    return course_root / "reports" / assignment / "similarity"
+
+
+@dataclass
+class Result:
+    folder: Path
+    pairs: list  # [{"left", "right", "matches": [Match], ...}]
+    clusters: list
+    flags: dict  # student id -> text for the table and grades.csv
+    problems: list
+    seconds: float
+    compared: int
+
+
+def run(course, assignment: str, archives: list[Path] = (), threshold: float = THRESHOLD) -> Result:
+    """Compare every submission of the assignment; write the report under reports/<a>/similarity/."""
+    start = time.perf_counter()
+    release = nbformat.read(str(course.release_notebook(assignment)), as_version=4)
+    keep = _template_names(release)
+    template_units, _ = units_of("template", [(c.metadata.get("nbgrader", {}).get("grade_id", "template"), c.source)
+                                              for c in release.cells if c.cell_type == "code"], keep)
+    boilerplate = sorted({h for u in template_units if u.normalised
+                          for h in CodeFingerprint("template", NOISE, GUARANTEE - NOISE + 1, filter=False,
+                                                   fp=io.StringIO(u.normalised)).hashes})
+    submissions = collect(course.root / "submitted", assignment, release, keep, "class")
+    for archive in archives:
+        submissions += collect(Path(archive), assignment, release, keep, "archive", prefix=f"{Path(archive).name}:")
+    if course.source_notebook(assignment).is_file():
+        submissions.append(reference_submission(nbformat.read(str(course.source_notebook(assignment)), as_version=4), release, keep))
+    kinds = {s.owner: s.kind for s in submissions}
+    units = fingerprint([u for s in submissions for u in s.units], boilerplate)
+    matches = compare(units, kinds, threshold)
+
+    by_pair: dict[tuple[str, str], list[Match]] = {}
+    for m in matches:
+        by_pair.setdefault((m.left.owner, m.right.owner), []).append(m)
+    pairs = []
+    for number, ((left, right), found) in enumerate(sorted(by_pair.items(), key=lambda kv: (-max(m.similarity for m in kv[1]), kv[0])), 1):
+        found.sort(key=lambda m: -m.similarity)
+        pairs.append({"number": number, "left": left, "right": right, "right_kind": kinds[right], "matches": found,
+                      "similarity": max(m.similarity for m in found), "shared": sum(m.shared_characters for m in found),
+                      "page": f"pair-{number:03d}.html"})
+    groups = clusters((p["left"], p["right"]) for p in pairs)
+    flags = {}
+    for number, group in enumerate(groups, 1):
+        for owner in group:
+            if kinds.get(owner) == "class":
+                others = [o for o in group if o != owner]
+                flags[owner] = f"cluster {number}: with {', '.join(others)}"
+    problems = [(s.owner, s.problem) for s in submissions if s.problem]
+    seconds = time.perf_counter() - start
+    result = Result(report_folder(course.root, assignment), pairs, groups, flags, problems, seconds,
+                    sum(1 for s in submissions if s.kind == "class"))
+    _write(result, assignment, threshold, archives, kinds)
+    return result
+
+
+def _write(result: Result, assignment, threshold, archives, kinds) -> None:
+    folder = result.folder
+    common = {"assignment": assignment, "caveat": CAVEAT}
+    for pair in result.pairs:
+        views = []
+        for m in pair["matches"]:
+            hidden = kinds[m.right.owner] == REFERENCE  # the solution key is never shown, only the student's side
+            views.append({"left_name": m.left.name, "right_name": m.right.name, "similarity": m.similarity,
+                          "shares": m.shares, "shared": m.shared_characters,
+                          "left": _segments(m.left.source, m.left_spans),
+                          "right": None if hidden else _segments(m.right.source, m.right_spans)})
+        _atomic_write(folder / pair["page"], TEMPLATES.get_template("similarity_pair.html").render(pair=pair, views=views, **common))
+    for stale in folder.glob("pair-*.html"):
+        if stale.name not in {p["page"] for p in result.pairs}:
+            stale.unlink()
+    _atomic_write(folder / "index.html", TEMPLATES.get_template("similarity_index.html").render(
+        result=result, threshold=threshold, min_characters=MIN_CHARACTERS, noise=NOISE, guarantee=GUARANTEE,
+        archives=[Path(a).name for a in archives], reference=REFERENCE, **common))
+    _atomic_write(folder / "flags.json", json.dumps(result.flags, indent=1, sort_keys=True))
+
+
+def load_flags(course_root: Path, assignments) -> dict[tuple[str, str], str]:
+    """(student, assignment) -> the cluster a student is in, from each assignment's last similarity run,
+    for the nnfs table and grades.csv. A missing or unreadable flags file means no flags, never an error."""
+    flags = {}
+    for assignment in assignments:
+        path = report_folder(course_root, assignment) / "flags.json"
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            flags.update({(str(s), assignment): str(text) for s, text in data.items()})
+    return flags
