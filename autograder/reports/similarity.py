@@ -45,23 +45,28 @@ from ..grading.untrusted import NOTEBOOK_MAX_BYTES, RefusedFile, describe, is_va
 
 # ---------------------------------------------------------------------------------- thresholds
 # Chosen from benchmarks/bench_similarity.py (figures in benchmarks/README.md), not guessed:
-# - NOISE (k) and GUARANTEE: copydetect's own defaults (k-grams of 25 characters of normalised code, every
-#   shared run of 30 characters is found). Shorter k-grams made honest alternatives share more.
-# - MIN_CHARACTERS: a unit, and the part two units share, must be at least this long (normalised
-#   characters, about 40 tokens) to count. Below it sit the canonical one- and two-line functions (relu,
-#   compute_layer, a row-wise softmax) that honest students write alike; the benchmark's honest pairs that
-#   reach the threshold are all shorter than this, while every planted copy of a longer function is
-#   found. Short functions are therefore never flagged on their own: a copy of them shows up only with
-#   the longer ones copied alongside.
-# - THRESHOLD: the share of a unit's fingerprinted code found in the other (the larger of the two sides,
-#   so added dead code on one side does not hide the copy). Honest alternatives of the same function at
-#   or above the length floor stayed below 0.45 in the benchmark; planted copies (renamed, re-commented,
-#   reformatted, with dead code) stayed above 0.8. 0.6 sits between, with room on both sides for the few
-#   per cent that winnowing's hash choice moves a score from one run to the next.
+# - NOISE (k) and GUARANTEE: copydetect's own defaults (k-grams of 25 characters of normalised code; every
+#   shared run of 30 characters is found).
+# - MIN_CHARACTERS: both units must be at least this long (normalised characters, about 75 tokens) to be
+#   compared. Below it sit the canonical short functions (relu, compute_layer, a row-wise softmax with
+#   its max shift: 150-185 characters) that honest students write alike: without a floor 24% of the
+#   benchmark's honest pairs (two correct implementations of one function) reach the threshold, 2% at a
+#   floor of 150 (the canonical softmax pairs), 0.6% at 200. A copy of short functions is therefore never
+#   flagged on its own, only with longer ones copied alongside.
+# - THRESHOLD: the larger of the two shares (the share of a unit's fingerprinted code found in the other,
+#   so dead code added on one side does not hide the copy). At 0.6 with the floor at 200, 2 of 315 honest
+#   pairs are flagged (both one author's variants of the reference: the same im2col, the same padding
+#   arithmetic) and every planted copy that is renamed, re-commented, given dead code or all three is
+#   found (88% when + and * operands are swapped too); 0.7 starts to lose copies with dead code, 0.5
+#   flags 7 honest pairs.
 NOISE = 25
 GUARANTEE = 30
-MIN_CHARACTERS = 120
+MIN_CHARACTERS = 200
 THRESHOLD = 0.6
+
+# Side-by-side pages for the most alike pairs only: a class where everyone shares a long template-like
+# function would otherwise write a page per pair (20,000 for 200 students); the index still lists all.
+MAX_PAGES = 300
 
 REFERENCE = "reference"
 CAVEAT = ("A flag is a prompt to look, not a verdict: students who follow the same lecture write alike, and "
@@ -162,16 +167,20 @@ def _docstring_lines(tree) -> list[tuple[int, int, int, int]]:
 def normalise(source: str, keep: set[str], renamed: set[str] = frozenset()) -> tuple[str, list, list]:
     """The unit's code as copydetect sees it, with each token's place there and in ``source``.
 
-    Names the code binds (and ``renamed``: the student's own module-level names) become v1, v2, ... in order
-    of first use, except ``keep`` (the template's names: the graded functions) and attributes (``.x``).
-    Comments, docstrings and layout go (a token per word, INDENT/DEDENT as braces); strings become S."""
+    Names the code binds (parameters and locals, whatever the template calls its own variables) and
+    ``renamed`` (the student's own module-level names) all become ``v`` (as copydetect's own filter does:
+    numbering them in order of first use made one added variable renumber every later one), except a
+    function the template defines under the same name (``keep``: the graded functions) and attributes
+    (``.x``). Comments, docstrings and layout go (a token per word, INDENT/DEDENT as braces); strings
+    become S."""
     tree = ast.parse(source)
-    rename = (_bound_names(tree) | set(renamed)) - set(keep)
+    graded = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))} & set(keep)
+    rename = (_bound_names(tree) | set(renamed)) - graded
     dropped = _docstring_lines(tree)
     line_starts = [0]
     for line in source.splitlines(keepends=True):
         line_starts.append(line_starts[-1] + len(line))
-    canonical, words, starts, spans, previous = {}, [], [], [], ""
+    words, starts, spans, previous = [], [], [], ""
     position = 0
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
         kind, text = tok.type, tok.string
@@ -180,13 +189,15 @@ def normalise(source: str, keep: set[str], renamed: set[str] = frozenset()) -> t
         if any((a, b) <= tok.start and tok.end <= (c, d) for a, b, c, d in dropped):
             continue
         if kind == tokenize.NEWLINE:
+            if words and words[-1] in (";", "{"):
+                continue  # the end of a statement that was dropped (a docstring): nothing to end
             word = ";"
         elif kind == tokenize.INDENT:
             word = "{"
         elif kind == tokenize.DEDENT:
             word = "}"
         elif kind == tokenize.NAME and text in rename and previous != ".":
-            word = canonical.setdefault(text, f"v{len(canonical) + 1}")
+            word = "v"
         elif kind == tokenize.STRING or tokenize.tok_name[kind] == "FSTRING_START":
             word = "S"
         elif tokenize.tok_name[kind] in ("FSTRING_MIDDLE", "FSTRING_END"):
@@ -309,14 +320,26 @@ def reference_submission(source_nb, release, keep) -> Submission:
 # ---------------------------------------------------------------------------------- comparing
 
 
+def fingerprint_of(unit: Unit, boilerplate=()) -> CodeFingerprint:
+    """copydetect's winnowed fingerprints of the unit's normalised code, the template's removed."""
+    return CodeFingerprint(f"{unit.owner}/{unit.name}", NOISE, GUARANTEE - NOISE + 1, boilerplate=list(boilerplate),
+                           filter=False, fp=io.StringIO(unit.normalised))
+
+
+def is_alike(left: Unit, right: Unit, similarity: float, threshold=THRESHOLD, floor=MIN_CHARACTERS) -> bool:
+    """The rule, in one place for the report and the benchmark: both units at least ``floor`` normalised
+    characters long, and the larger of the two shares (the share of a unit found in the other) at least
+    ``threshold``."""
+    return min(len(left.normalised), len(right.normalised)) >= floor and similarity >= threshold
+
+
 def fingerprint(units: list[Unit], boilerplate) -> list[Unit]:
-    """Fingerprint the units long enough to tell (MIN_CHARACTERS) with copydetect, template removed."""
+    """Fingerprint the units long enough to tell (MIN_CHARACTERS), template removed."""
     kept = []
     for unit in units:
         if len(unit.normalised) < MIN_CHARACTERS:
             continue
-        unit.fingerprint = CodeFingerprint(f"{unit.owner}/{unit.name}", NOISE, GUARANTEE - NOISE + 1,
-                                           boilerplate=boilerplate, filter=False, fp=io.StringIO(unit.normalised))
+        unit.fingerprint = fingerprint_of(unit, boilerplate)
         if unit.fingerprint.hashes:
             kept.append(unit)
     return kept
@@ -348,7 +371,7 @@ def compare(units: list[Unit], kinds: dict, threshold: float = THRESHOLD) -> lis
         # compare_files maps slices back through copydetect's own filter offsets; with filter=False there
         # are none, so the slices are in the normalised text, which Unit.source_slices maps to the source.
         similarity = float(max(shares))
-        if similarity >= threshold and overlap >= MIN_CHARACTERS:
+        if is_alike(left, right, similarity, threshold):
             match = Match(left, right, similarity, tuple(float(s) for s in shares), int(overlap),
                           left.source_slices(left_slices), right.source_slices(right_slices))
             # The class's student on the left (the reference or archive right); two students in id order.
@@ -418,16 +441,19 @@ class Result:
     compared: int
 
 
-def run(course, assignment: str, archives: list[Path] = (), threshold: float = THRESHOLD) -> Result:
+def template(release) -> tuple[set, list]:
+    """The names the template defines (kept as written) and its code's fingerprints (boilerplate)."""
+    keep = _template_names(release)
+    units, _ = units_of("template", [("template", c.source) for c in release.cells if c.cell_type == "code"], keep)
+    return keep, sorted({h for u in units if u.normalised for h in fingerprint_of(u).hashes})
+
+
+def run(course, assignment: str, archives: list[Path] = (), threshold: float | None = None) -> Result:
     """Compare every submission of the assignment; write the report under reports/<a>/similarity/."""
     start = time.perf_counter()
+    threshold = THRESHOLD if threshold is None else threshold
     release = nbformat.read(str(course.release_notebook(assignment)), as_version=4)
-    keep = _template_names(release)
-    template_units, _ = units_of("template", [(c.metadata.get("nbgrader", {}).get("grade_id", "template"), c.source)
-                                              for c in release.cells if c.cell_type == "code"], keep)
-    boilerplate = sorted({h for u in template_units if u.normalised
-                          for h in CodeFingerprint("template", NOISE, GUARANTEE - NOISE + 1, filter=False,
-                                                   fp=io.StringIO(u.normalised)).hashes})
+    keep, boilerplate = template(release)
     submissions = collect(course.root / "submitted", assignment, release, keep, "class")
     for archive in archives:
         submissions += collect(Path(archive), assignment, release, keep, "archive", prefix=f"{Path(archive).name}:")
@@ -445,7 +471,7 @@ def run(course, assignment: str, archives: list[Path] = (), threshold: float = T
         found.sort(key=lambda m: -m.similarity)
         pairs.append({"number": number, "left": left, "right": right, "right_kind": kinds[right], "matches": found,
                       "similarity": max(m.similarity for m in found), "shared": sum(m.shared_characters for m in found),
-                      "page": f"pair-{number:03d}.html"})
+                      "page": f"pair-{number:03d}.html" if number <= MAX_PAGES else None})
     groups = clusters((p["left"], p["right"]) for p in pairs)
     flags = {}
     for number, group in enumerate(groups, 1):
@@ -464,7 +490,7 @@ def run(course, assignment: str, archives: list[Path] = (), threshold: float = T
 def _write(result: Result, assignment, threshold, archives, kinds) -> None:
     folder = result.folder
     common = {"assignment": assignment, "caveat": CAVEAT}
-    for pair in result.pairs:
+    for pair in result.pairs[:MAX_PAGES]:
         views = []
         for m in pair["matches"]:
             hidden = kinds[m.right.owner] == REFERENCE  # the solution key is never shown, only the student's side
@@ -478,7 +504,7 @@ def _write(result: Result, assignment, threshold, archives, kinds) -> None:
             stale.unlink()
     _atomic_write(folder / "index.html", TEMPLATES.get_template("similarity_index.html").render(
         result=result, threshold=threshold, min_characters=MIN_CHARACTERS, noise=NOISE, guarantee=GUARANTEE,
-        archives=[Path(a).name for a in archives], reference=REFERENCE, **common))
+        archives=[Path(a).name for a in archives], reference=REFERENCE, max_pages=MAX_PAGES, **common))
     _atomic_write(folder / "flags.json", json.dumps(result.flags, indent=1, sort_keys=True))
 
 
