@@ -92,6 +92,9 @@ def similarity_flags(course: Course) -> dict:
 def cmd_similarity(course: Course, args) -> None:
     from .reports import similarity
 
+    missing = [str(a) for a in args.archive or [] if not a.is_dir()]
+    if missing:
+        raise SystemExit(f"no archive folder {', '.join(missing)}: pass folders laid out as submitted/ (<student>/<assignment>/)")
     for assignment in _assignments(course, [args.assignment]):
         result = similarity.run(course, assignment, args.archive or [], args.threshold)
         print(f"similarity {assignment}: {result.compared} submissions, {len(result.pairs)} pair(s) alike, "

@@ -30,23 +30,29 @@ import bisect
 import builtins
 import io
 import json
+import multiprocessing
 import os
 import re
 import time
 import tokenize
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
 import nbformat
+import numpy as np
 from copydetect import CodeFingerprint, compare_files
+from scipy import sparse
 
 from ..grading.untrusted import NOTEBOOK_MAX_BYTES, RefusedFile, describe, is_valid_student_id, read_regular_file, submission_folders
 
 # ---------------------------------------------------------------------------------- thresholds
 # Chosen from benchmarks/bench_similarity.py (figures in benchmarks/README.md), not guessed:
-# - NOISE (k) and GUARANTEE: copydetect's own defaults (k-grams of 25 characters of normalised code; every
-#   shared run of 30 characters is found).
+# - NOISE (k) and GUARANTEE: k-grams of 35 characters of normalised code (about 12 tokens), winnowed in
+#   windows of 6 (copydetect's default window). copydetect's default k of 25 let functions made of the
+#   same idioms (row loops, reshapes) but sharing no line reach the threshold (5 of 1,770 such pairs);
+#   at 35 none did, for one planted copy in 73 lost.
 # - MIN_CHARACTERS: both units must be at least this long (normalised characters, about 75 tokens) to be
 #   compared. Below it sit the canonical short functions (relu, compute_layer, a row-wise softmax with
 #   its max shift: 150-185 characters) that honest students write alike: without a floor 24% of the
@@ -54,15 +60,23 @@ from ..grading.untrusted import NOTEBOOK_MAX_BYTES, RefusedFile, describe, is_va
 #   floor of 150 (the canonical softmax pairs), 0.6% at 200. A copy of short functions is therefore never
 #   flagged on its own, only with longer ones copied alongside.
 # - THRESHOLD: the larger of the two shares (the share of a unit's fingerprinted code found in the other,
-#   so dead code added on one side does not hide the copy). At 0.6 with the floor at 200, 2 of 315 honest
+#   so dead code added on one side does not hide the copy). At 0.6 (k 35, floor 200), 2 of 315 honest
 #   pairs are flagged (both one author's variants of the reference: the same im2col, the same padding
-#   arithmetic) and every planted copy that is renamed, re-commented, given dead code or all three is
-#   found (88% when + and * operands are swapped too); 0.7 starts to lose copies with dead code, 0.5
-#   flags 7 honest pairs.
-NOISE = 25
-GUARANTEE = 30
+#   arithmetic) and 71-72 of 73 planted copies that are renamed, re-commented, given dead code or all
+#   three are found (about 80% when + and * operands are swapped too); 0.7 loses more copies with dead
+#   code, 0.5 flags more honest pairs.
+NOISE = 35
+GUARANTEE = 40
 MIN_CHARACTERS = 200
 THRESHOLD = 0.6
+
+# Fingerprints held by more than this share of the class's students (and at least COMMON_MIN_STUDENTS)
+# are common idioms, ignored as MOSS's -m does (default 10 there): in the benchmark's class of 200 who
+# wrote their own code from the same few idioms (row loops, reshapes, masks), one pair of functions in
+# 1,800 reached the threshold, hundreds of pairs at the scale of a class, and with these ignored none
+# did. The price: a ring of more than a tenth of the class copying one source looks like an idiom.
+COMMON_SHARE = 0.1
+COMMON_MIN_STUDENTS = 10
 
 # Side-by-side pages for the most alike pairs only: a class where everyone shares a long template-like
 # function would otherwise write a page per pair (20,000 for 200 students); the index still lists all.
@@ -143,10 +157,17 @@ def _defined_names(tree) -> set[str]:
 
 def _bound_names(tree) -> set[str]:
     """Names a piece of code binds: parameters, assignments, loop and with targets, nested defs, imports."""
-    names = set()
+    return _walk(tree)[0]
+
+
+def _walk(tree) -> tuple[set[str], list[tuple[int, int, int, int]]]:
+    """In one walk: the names the code binds (parameters, assignments, loop and with targets, nested defs,
+    imports) and where its bare string statements are (docstrings, strings used as comments)."""
+    names, strings = set(), []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            names.add(node.id)
+        if isinstance(node, ast.Name):
+            if not isinstance(node.ctx, ast.Load):
+                names.add(node.id)
         elif isinstance(node, ast.arg):
             names.add(node.arg)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -155,16 +176,12 @@ def _bound_names(tree) -> set[str]:
             names.add(node.name)
         elif isinstance(node, ast.alias):
             names.add((node.asname or node.name).split(".")[0])
-    return names
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            strings.append((node.lineno, node.col_offset, node.end_lineno, node.end_col_offset))
+    return names, strings
 
 
-def _docstring_lines(tree) -> list[tuple[int, int, int, int]]:
-    """Where the bare string statements are (docstrings, strings used as comments): dropped like comments."""
-    return [(n.lineno, n.col_offset, n.end_lineno, n.end_col_offset) for n in ast.walk(tree)
-            if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str)]
-
-
-def normalise(source: str, keep: set[str], renamed: set[str] = frozenset()) -> tuple[str, list, list]:
+def normalise(source: str, keep: set[str], renamed: set[str] = frozenset(), tree=None, first_line: int = 1) -> tuple[str, list, list]:
     """The unit's code as copydetect sees it, with each token's place there and in ``source``.
 
     Names the code binds (parameters and locals, whatever the template calls its own variables) and
@@ -172,11 +189,14 @@ def normalise(source: str, keep: set[str], renamed: set[str] = frozenset()) -> t
     numbering them in order of first use made one added variable renumber every later one), except a
     function the template defines under the same name (``keep``: the graded functions) and attributes
     (``.x``). Comments, docstrings and layout go (a token per word, INDENT/DEDENT as braces); strings
-    become S."""
-    tree = ast.parse(source)
-    graded = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))} & set(keep)
-    rename = (_bound_names(tree) | set(renamed)) - graded
-    dropped = _docstring_lines(tree)
+    become S. ``tree``: the source's statements already parsed, starting at ``first_line`` of the cell
+    they were parsed from (saves parsing each function twice)."""
+    nodes = ast.parse(source).body if tree is None else tree
+    graded = {n.name for n in nodes if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))} & set(keep)
+    names, strings = _walk(ast.Module(body=list(nodes), type_ignores=[]))
+    rename = (names | set(renamed)) - graded
+    shift = first_line - 1  # the nodes' line numbers are the cell's; the tokens' are the source's
+    dropped = [(a - shift, b, c - shift, d) for a, b, c, d in strings]
     line_starts = [0]
     for line in source.splitlines(keepends=True):
         line_starts.append(line_starts[-1] + len(line))
@@ -253,8 +273,8 @@ def units_of(owner: str, cells: list[tuple[str, str]], keep: set[str]) -> tuple[
         source = _blank_magics(source)
         try:
             parsed.append((label, source, ast.parse(source)))
-        except (SyntaxError, ValueError) as exc:
-            notes.append(f"{label}: not compared, it is not valid Python ({getattr(exc, 'msg', exc)})")
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:  # the last two: absurd nesting
+            notes.append(f"{label}: not compared, it is not valid Python ({getattr(exc, 'msg', None) or type(exc).__name__})")
     own = set().union(*(_defined_names(tree) for _, _, tree in parsed)) - keep
     units = []
     for label, source, tree in parsed:
@@ -264,18 +284,18 @@ def units_of(owner: str, cells: list[tuple[str, str]], keep: set[str]) -> tuple[
             first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
             text = "".join(lines[first - 1: node.end_lineno])
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                units.append(_unit(owner, node.name, text, keep, own))
+                units.append(_unit(owner, node.name, text, keep, own, [node], first))
             elif not isinstance(node, (ast.Import, ast.ImportFrom)):
                 loose.append(text if text.endswith("\n") else text + "\n")
-        if loose:
+        if loose:  # several statements put together: parsed again as one piece
             units.append(_unit(owner, f"{label} (top-level code)", "".join(loose), keep, own))
     return [u for u in units if u is not None], notes
 
 
-def _unit(owner, name, text, keep, own) -> Unit | None:
+def _unit(owner, name, text, keep, own, nodes=None, first_line=1) -> Unit | None:
     try:
-        normalised, starts, spans = normalise(text, keep, own)
-    except (SyntaxError, ValueError, tokenize.TokenError, IndentationError):
+        normalised, starts, spans = normalise(text, keep, own, nodes, first_line)
+    except (SyntaxError, ValueError, tokenize.TokenError, RecursionError, MemoryError):
         return None  # a statement cut out of a valid cell always parses; this is belt and braces
     return Unit(owner, name, text, normalised, starts, spans)
 
@@ -287,29 +307,40 @@ def read_notebook(root: Path, student: str, assignment: str):
     except RefusedFile as exc:
         return None, str(exc)
     try:
-        return nbformat.reads(raw.decode("utf-8", errors="replace"), as_version=4), ""
+        nb = nbformat.reads(raw.decode("utf-8", errors="replace"), as_version=4)
+        nbformat.validate(nb)  # reads only logs a wrong shape; the code below relies on the schema
+        return nb, ""
     except Exception as exc:  # nbformat raises several types for the many ways a file is not a notebook
         return None, f"not compared: {assignment}.ipynb is not a readable notebook ({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__})"
 
 
+def _read_submission(folder: Path, name: str, owner: str, assignment: str, release, keep: set, kind: str) -> Submission:
+    nb, problem = read_notebook(folder, name, assignment)
+    if nb is None:
+        return Submission(owner, kind, problem=problem)
+    units, notes = units_of(owner, _student_cells(nb, release), keep)
+    return Submission(owner, kind, units, "; ".join(notes))
+
+
 def collect(folder: Path, assignment: str, release, keep: set, kind: str, prefix: str = "") -> list[Submission]:
-    """Every submission of the assignment in a folder laid out as submitted/ (the class, or an archive)."""
-    submissions = []
+    """Every submission of the assignment in a folder laid out as submitted/ (the class, or an archive).
+
+    Reading and normalising (most of the time for a big class) is spread over the cores; fingerprinting
+    stays in this process, because copydetect hashes with Python's hash(), salted per process."""
+    submissions, todo = [], []
     for name, refusal in submission_folders(folder, assignment):
         if not is_valid_student_id(name):
             submissions.append(Submission(prefix + "invalid id " + describe(name), kind, problem="refused: not a valid student id"))
-            continue
-        owner = prefix + name
-        if refusal:
-            submissions.append(Submission(owner, kind, problem=refusal))
-            continue
-        nb, problem = read_notebook(folder, name, assignment)
-        if nb is None:
-            submissions.append(Submission(owner, kind, problem=problem))
-            continue
-        units, notes = units_of(owner, _student_cells(nb, release), keep)
-        submissions.append(Submission(owner, kind, units, "; ".join(notes)))
-    return submissions
+        elif refusal:
+            submissions.append(Submission(prefix + name, kind, problem=refusal))
+        else:
+            todo.append((folder, name, prefix + name, assignment, release, keep, kind))
+    if len(todo) >= 40 and (os.cpu_count() or 1) > 1:
+        with ProcessPoolExecutor(os.cpu_count(), mp_context=multiprocessing.get_context("fork")) as pool:
+            submissions += pool.map(_read_submission, *zip(*todo), chunksize=8)
+    else:
+        submissions += [_read_submission(*args) for args in todo]
+    return sorted(submissions, key=lambda s: s.owner)
 
 
 def reference_submission(source_nb, release, keep) -> Submission:
@@ -324,6 +355,19 @@ def fingerprint_of(unit: Unit, boilerplate=()) -> CodeFingerprint:
     """copydetect's winnowed fingerprints of the unit's normalised code, the template's removed."""
     return CodeFingerprint(f"{unit.owner}/{unit.name}", NOISE, GUARANTEE - NOISE + 1, boilerplate=list(boilerplate),
                            filter=False, fp=io.StringIO(unit.normalised))
+
+
+def common_fingerprints(units: list[Unit], kinds: dict) -> list[int]:
+    """The fingerprints that more than COMMON_SHARE of the class's students (at least COMMON_MIN_STUDENTS)
+    hold: idioms, not copies."""
+    students = {u.owner for u in units if kinds[u.owner] == "class"}
+    limit = max(COMMON_MIN_STUDENTS, COMMON_SHARE * len(students))
+    holders: dict[int, set] = {}
+    for unit in units:
+        if kinds[unit.owner] == "class":
+            for h in unit.fingerprint.hashes:
+                holders.setdefault(h, set()).add(unit.owner)
+    return sorted(h for h, owners in holders.items() if len(owners) > limit)
 
 
 def is_alike(left: Unit, right: Unit, similarity: float, threshold=THRESHOLD, floor=MIN_CHARACTERS) -> bool:
@@ -348,25 +392,29 @@ def fingerprint(units: list[Unit], boilerplate) -> list[Unit]:
 def compare(units: list[Unit], kinds: dict, threshold: float = THRESHOLD) -> list[Match]:
     """The pairs of units (of different owners, one at least in the class) alike above the threshold.
 
-    An inverted index from fingerprint to units finds the candidates (units sharing a fingerprint), so
-    the cost grows with what is shared, not with the square of the class; copydetect's compare_files then
-    measures each candidate."""
-    index: dict[int, list[int]] = {}
+    How many fingerprints each two units share comes from one sparse product (units x fingerprints
+    times its transpose, SciPy): code written alike by many (a common line) makes counting pair by pair
+    quadratic in the class. Only the pairs that share enough to possibly reach the threshold are then
+    measured by copydetect's compare_files."""
+    if not units:
+        return []
+    columns: dict[int, int] = {}
+    rows, cols = [], []
     for i, unit in enumerate(units):
         for h in unit.fingerprint.hashes:
-            index.setdefault(h, []).append(i)
-    shared: dict[tuple[int, int], int] = {}
-    for holders in index.values():
-        for a in range(len(holders)):
-            for b in range(a + 1, len(holders)):
-                shared[holders[a], holders[b]] = shared.get((holders[a], holders[b]), 0) + 1
+            rows.append(i)
+            cols.append(columns.setdefault(h, len(columns)))
+    incidence = sparse.csr_matrix((np.ones(len(rows), dtype=np.int32), (rows, cols)), shape=(len(units), len(columns)))
+    shared = sparse.triu(incidence @ incidence.T, k=1).tocoo()
+    sizes = np.array([len(u.fingerprint.hashes) for u in units])
+    # A share of at least ``threshold`` needs about that share of the smaller unit's fingerprints; half
+    # of it leaves room for winnowing's differences (compare_files measures the copied text, not counts).
+    possible = shared.data >= threshold * np.minimum(sizes[shared.row], sizes[shared.col]) / 2
     matches = []
-    for (i, j), count in shared.items():
+    for i, j in zip(shared.row[possible].tolist(), shared.col[possible].tolist()):
         left, right = units[i], units[j]
         if left.owner == right.owner or "class" not in (kinds[left.owner], kinds[right.owner]):
             continue
-        if count < threshold * min(len(left.fingerprint.hashes), len(right.fingerprint.hashes)) / 2:
-            continue  # cannot reach the threshold: skip the exact measure
         overlap, shares, (left_slices, right_slices) = compare_files(left.fingerprint, right.fingerprint)
         # compare_files maps slices back through copydetect's own filter offsets; with filter=False there
         # are none, so the slices are in the normalised text, which Unit.source_slices maps to the source.
@@ -461,6 +509,9 @@ def run(course, assignment: str, archives: list[Path] = (), threshold: float | N
         submissions.append(reference_submission(nbformat.read(str(course.source_notebook(assignment)), as_version=4), release, keep))
     kinds = {s.owner: s.kind for s in submissions}
     units = fingerprint([u for s in submissions for u in s.units], boilerplate)
+    common = common_fingerprints(units, kinds)
+    if common:  # fingerprinted again without the idioms, so copydetect's shares and slices leave them out
+        units = fingerprint(units, sorted(set(boilerplate) | set(common)))
     matches = compare(units, kinds, threshold)
 
     by_pair: dict[tuple[str, str], list[Match]] = {}
