@@ -55,26 +55,28 @@ from ..grading.untrusted import NOTEBOOK_MAX_BYTES, RefusedFile, describe, is_va
 #   at 35 none did, for one planted copy in 73 lost.
 # - MIN_CHARACTERS: both units must be at least this long (normalised characters, about 75 tokens) to be
 #   compared. Below it sit the canonical short functions (relu, compute_layer, a row-wise softmax with
-#   its max shift: 150-185 characters) that honest students write alike: without a floor 24% of the
-#   benchmark's honest pairs (two correct implementations of one function) reach the threshold, 2% at a
-#   floor of 150 (the canonical softmax pairs), 0.6% at 200. A copy of short functions is therefore never
-#   flagged on its own, only with longer ones copied alongside.
+#   its max shift: 150-185 characters) that honest students write alike: without a floor 12% of the
+#   benchmark's honest pairs (two correct implementations of one function) reach the threshold, 1.9% at
+#   a floor of 150 (the canonical softmax pairs), 0.6% at 200. A copy of short functions is therefore
+#   never flagged on its own, only with longer ones copied alongside: 73 of the benchmark's 183 honest
+#   functions are long enough to be compared.
 # - THRESHOLD: the larger of the two shares (the share of a unit's fingerprinted code found in the other,
 #   so dead code added on one side does not hide the copy). At 0.6 (k 35, floor 200), 2 of 315 honest
 #   pairs are flagged (both one author's variants of the reference: the same im2col, the same padding
-#   arithmetic) and 71-72 of 73 planted copies that are renamed, re-commented, given dead code or all
-#   three are found (about 80% when + and * operands are swapped too); 0.7 loses more copies with dead
-#   code, 0.5 flags more honest pairs.
+#   arithmetic) and 97-99% of planted copies that are renamed, re-commented, given dead code or all
+#   three are found (82% when + and * operands are swapped too); 0.7 finds 95%, 0.5 flags 3 honest
+#   pairs and 2.9% of the idiom pairs.
 NOISE = 35
 GUARANTEE = 40
 MIN_CHARACTERS = 200
 THRESHOLD = 0.6
 
 # Fingerprints held by more than this share of the class's students (and at least COMMON_MIN_STUDENTS)
-# are common idioms, ignored as MOSS's -m does (default 10 there): in the benchmark's class of 200 who
-# wrote their own code from the same few idioms (row loops, reshapes, masks), one pair of functions in
-# 1,800 reached the threshold, hundreds of pairs at the scale of a class, and with these ignored none
-# did. The price: a ring of more than a tenth of the class copying one source looks like an idiom.
+# are common idioms, ignored as MOSS's -m does (default 10 there): in the benchmark, one pair in 1,770
+# of functions written from the same few idioms (row loops, reshapes, masks) reached the threshold, which
+# at the scale of a class of 200 (each function against every other) made hundreds of pairs; with these
+# ignored, none of that class's independent pairs was flagged and all 50 planted copies still were.
+# The price: a ring of more than a tenth of the class copying one source looks like an idiom.
 COMMON_SHARE = 0.1
 COMMON_MIN_STUDENTS = 10
 
