@@ -73,7 +73,7 @@ def _export(course: Course, results, args=None) -> None:
     # The gradebook's scores now (manual grades included), then late penalties on them (from the raw score).
     everything = pipeline.save_results(course, penalties.apply(course, pipeline.with_gradebook_scores(course, everything)))
     names = roster.names(course)
-    similar = similarity_flags(course)
+    similar = _similarity_flags(course)
     pipeline.write_grades_csv(course.root / "grades.csv", everything, names, similar)
     print()
     print(pipeline.format_table(everything, names, similar))
@@ -83,25 +83,32 @@ def _export(course: Course, results, args=None) -> None:
             print(f"{path} written")
 
 
-def similarity_flags(course: Course) -> dict:
+def _similarity_flags(course: Course) -> dict:
     from .reports.similarity import load_flags
 
     return load_flags(course.root, course.assignments())
 
 
-def cmd_similarity(course: Course, args) -> None:
+SIMILARITY_CAVEAT = "A flag is a prompt to look, not a verdict: read both sides in the report."
+
+
+def _similarity(course: Course, assignment: str, archives=(), threshold=None) -> None:
     from .reports import similarity
 
+    result = similarity.run(course, assignment, archives, threshold)
+    print(f"similarity {assignment}: {result.compared} submissions, {len(result.pairs)} pair(s) alike, "
+          f"{len(result.clusters)} cluster(s) in {result.seconds:.1f} s; {for_terminal(result.folder / 'index.html')}")
+    for number, group in enumerate(result.clusters, 1):
+        print(f"  cluster {number}: {for_terminal(', '.join(group))}")
+
+
+def cmd_similarity(course: Course, args) -> None:
     missing = [str(a) for a in args.archive or [] if not a.is_dir()]
     if missing:
         raise SystemExit(f"no archive folder {', '.join(missing)}: pass folders laid out as submitted/ (<student>/<assignment>/)")
     for assignment in _assignments(course, [args.assignment]):
-        result = similarity.run(course, assignment, args.archive or [], args.threshold)
-        print(f"similarity {assignment}: {result.compared} submissions, {len(result.pairs)} pair(s) alike, "
-              f"{len(result.clusters)} cluster(s) in {result.seconds:.1f} s; {for_terminal(result.folder / 'index.html')}")
-        for number, group in enumerate(result.clusters, 1):
-            print(f"  cluster {number}: {for_terminal(', '.join(group))}")
-    print("A flag is a prompt to look, not a verdict: read both sides in the report.")
+        _similarity(course, assignment, args.archive or [], args.threshold)
+    print(SIMILARITY_CAVEAT)
 
 
 def cmd_grade(course: Course, args) -> None:
@@ -137,7 +144,8 @@ def cmd_demo(course: Course, args) -> None:
         print(f"released {assignment}; {len(students)} example submissions in submitted/")
     _demo_term(course)
     for assignment in assignments:  # before the export, so the table's similarity column is filled in
-        cmd_similarity(course, argparse.Namespace(assignment=assignment, archive=[], threshold=None))
+        _similarity(course, assignment)
+    print(f"{SIMILARITY_CAVEAT} (Heidi copied Grace; a2-a5's Bob is Ada's code, the reference's, with mistakes.)")
     _export(course, _grade(course, assignments, None, argparse.Namespace(force=True, **GRADE_DEFAULTS)))
     print(f"demo finished in {time.perf_counter() - start:.1f} s")
 

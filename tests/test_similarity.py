@@ -209,5 +209,7 @@ def test_the_command(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "cluster 1: example-grace, example-heidi" in out and "reports/a1_helpers/similarity/index.html" in out
     assert "not a verdict" in out
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit, match="unknown assignment"):
         cli.main(["--course", str(tmp_path), "similarity", "no_such_assignment"])
+    with pytest.raises(SystemExit, match="no archive folder"):
+        cli.main(["--course", str(tmp_path), "similarity", A1, "--archive", str(tmp_path / "nowhere")])
