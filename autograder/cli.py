@@ -106,7 +106,11 @@ def cmd_similarity(course: Course, args) -> None:
     missing = [str(a) for a in args.archive or [] if not a.is_dir()]
     if missing:
         raise SystemExit(f"no archive folder {', '.join(missing)}: pass folders laid out as submitted/ (<student>/<assignment>/)")
+    if args.threshold is not None and not 0 < args.threshold <= 1:
+        raise SystemExit(f"--threshold is a share of a function: between 0 and 1, not {args.threshold}")
     for assignment in _assignments(course, [args.assignment]):
+        if not course.release_notebook(assignment).is_file():
+            raise SystemExit(f"{assignment} is not released (the template is what is set aside): run nnfs release {assignment}")
         _similarity(course, assignment, args.archive or [], args.threshold)
     print(SIMILARITY_CAVEAT)
 

@@ -211,5 +211,10 @@ def test_the_command(tmp_path, capsys):
     assert "not a verdict" in out
     with pytest.raises(SystemExit, match="unknown assignment"):
         cli.main(["--course", str(tmp_path), "similarity", "no_such_assignment"])
+    with pytest.raises(SystemExit, match="between 0 and 1"):
+        cli.main(["--course", str(tmp_path), "similarity", A1, "--threshold", "60"])
+    shutil.rmtree(tmp_path / "release")
+    with pytest.raises(SystemExit, match="not released"):
+        cli.main(["--course", str(tmp_path), "similarity", A1])
     with pytest.raises(SystemExit, match="no archive folder"):
         cli.main(["--course", str(tmp_path), "similarity", A1, "--archive", str(tmp_path / "nowhere")])

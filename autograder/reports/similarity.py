@@ -3,8 +3,8 @@
 Each submission is cut into units, one per function (or class) the student wrote in a solution cell or
 a cell of their own, plus a cell's top-level code; the released template is removed. Each unit is
 normalised for what copying changes cheaply: identifiers the student chose (parameters, locals, their own
-helpers' names) become v1, v2, ... in order of first use, comments, docstrings and whitespace go, string
-literals become S. Comparing unit against unit (whatever its name or place) makes the order of functions
+helpers' names) all become one symbol, comments, docstrings and whitespace go, string literals become
+S. Fingerprints that many in the class share are common idioms and ignored, as MOSS does. Comparing unit against unit (whatever its name or place) makes the order of functions
 and cells irrelevant. Library names (np.exp, axis=) are kept: they tell honest alternatives apart.
 
 The fingerprints are copydetect's (PyPI): k-grams winnowed as MOSS does (Schleimer, Wilkerson and Aiken,
