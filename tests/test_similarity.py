@@ -218,3 +218,13 @@ def test_the_command(tmp_path, capsys):
         cli.main(["--course", str(tmp_path), "similarity", A1])
     with pytest.raises(SystemExit, match="no archive folder"):
         cli.main(["--course", str(tmp_path), "similarity", A1, "--archive", str(tmp_path / "nowhere")])
+
+
+def test_a_big_class_is_read_on_every_core_with_the_same_result(tmp_path):
+    # 40 submissions or more are read and normalised by a process pool; the result is the one read in turn.
+    students = examples(A1)
+    eve = students["example-eve"]
+    students.update({f"s{i:02d}": eve for i in range(40)})  # eve's short functions: nothing to flag
+    result = similarity.run(course_with(tmp_path, A1, students), A1)
+    assert result.compared == len(students)
+    assert [(p["left"], p["right"]) for p in result.pairs] == [("example-grace", "example-heidi")]
