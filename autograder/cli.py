@@ -1,4 +1,4 @@
-"""The instructor's command: ``nnfs demo | release | examples | grade | export``.
+"""The instructor's command: ``nnfs demo | release | examples | grade | export | similarity``.
 
 Run from the course root (the repository root), or pass ``--course DIR``.
 """
@@ -13,6 +13,7 @@ from pathlib import Path
 from .grading.orchestration import pipeline
 from .grading.orchestration.course import Course, quiet_library_warnings
 from .grading.isolation.sandbox import Limits
+from .grading.orchestration.untrusted import for_terminal
 
 
 def _assignments(course: Course, names: list[str]) -> list[str]:
@@ -73,13 +74,46 @@ def _export(course: Course, results, args=None) -> None:
     # The gradebook's scores now (manual grades included), then late penalties on them (from the raw score).
     everything = pipeline.save_results(course, penalties.apply(course, pipeline.with_gradebook_scores(course, everything)))
     names = roster.names(course)
-    pipeline.write_grades_csv(course.root / "grades.csv", everything, names)
+    similar = _similarity_flags(course)
+    pipeline.write_grades_csv(course.root / "grades.csv", everything, names, similar)
     print()
-    print(pipeline.format_table(everything, names))
+    print(pipeline.format_table(everything, names, similar))
     print(f"\ngrades.csv and feedback/ written under {course.root}")
     if args is not None and any(getattr(args, k, None) for k in ("canvas", "moodle", "wide")):
         for path in lms.export(course, everything, course.assignments(), args.canvas, args.moodle, args.wide, args.missing_as_zero):
             print(f"{path} written")
+
+
+def _similarity_flags(course: Course) -> dict:
+    from .reports.similarity import load_flags
+
+    return load_flags(course.root, course.assignments())
+
+
+SIMILARITY_CAVEAT = "A flag is a prompt to look, not a verdict: read both sides in the report."
+
+
+def _similarity(course: Course, assignment: str, archives=(), threshold=None) -> None:
+    from .reports import similarity
+
+    result = similarity.run(course, assignment, archives, threshold)
+    print(f"similarity {assignment}: {result.compared} submissions, {len(result.pairs)} pair(s) alike, "
+          f"{len(result.clusters)} cluster(s) in {result.seconds:.1f} s; {for_terminal(result.folder / 'index.html')}")
+    for number, group in enumerate(result.clusters, 1):
+        print(f"  cluster {number}: {for_terminal(', '.join(group))}")
+
+
+def cmd_similarity(course: Course, args) -> None:
+    missing = [str(a) for a in args.archive or [] if not a.is_dir()]
+    if missing:
+        raise SystemExit(f"no archive folder {', '.join(missing)}: pass folders laid out as submitted/ (<student>/<assignment>/)")
+    if args.threshold is not None and not 0 < args.threshold <= 1:
+        raise SystemExit(f"--threshold is a share of a function: between 0 and 1, not {args.threshold}")
+    for assignment in _assignments(course, [args.assignment]):
+        if not course.release_notebook(assignment).is_file():
+            raise SystemExit(f"{assignment} is not released (the template is what is set aside): run nnfs release {assignment}")
+        _similarity(course, assignment, args.archive or [], args.threshold)
+    print(SIMILARITY_CAVEAT)
 
 
 def cmd_grade(course: Course, args) -> None:
@@ -137,6 +171,9 @@ def cmd_demo(course: Course, args) -> None:
         students = write_submissions(course.root, assignment)
         print(f"released {assignment}; {len(students)} example submissions in submitted/")
     _demo_term(course)
+    for assignment in assignments:  # before the export, so the table's similarity column is filled in
+        _similarity(course, assignment)
+    print(f"{SIMILARITY_CAVEAT} (Heidi copied Grace; a2-a5's Bob is Ada's code, the reference's, with mistakes.)")
     _export(course, _grade(course, assignments, None, argparse.Namespace(force=True, **GRADE_DEFAULTS)))
     print()
     _report(course, assignments)
@@ -169,6 +206,7 @@ def main(argv=None) -> int:
         ("grade", cmd_grade, "autograde submitted/, generate feedback, write grades.csv"),
         ("export", cmd_export, "rewrite grades.csv and print the gradebook from the last grading runs"),
         ("report", cmd_report, "write the class report (reports/<assignment>/class_report.html and .csv)"),
+        ("similarity", cmd_similarity, "which submissions are too alike: a report under reports/<a>/similarity/"),
     ]:
         p = sub.add_parser(name, help=help_text)
         p.set_defaults(fn=fn)
@@ -184,6 +222,10 @@ def main(argv=None) -> int:
             p.add_argument("--notebook-timeout", type=int, default=GRADE_DEFAULTS["notebook_timeout"], help="seconds per notebook")
             p.add_argument("--memory-mb", type=int, default=GRADE_DEFAULTS["memory_mb"], help="memory cap per sandbox")
             p.add_argument("--allow-unsandboxed", action="store_true", help="let cluster workers without bubblewrap grade (unsafe)")
+        if name == "similarity":
+            p.add_argument("assignment", help="the assignment to compare")
+            p.add_argument("--archive", type=Path, action="append", help="earlier terms' submissions, laid out as submitted/ (repeatable)")
+            p.add_argument("--threshold", type=float, default=None, help="share of a function found in another (default: calibrated, 0.6)")
         if name == "export":
             p.add_argument("--canvas", type=Path, help="also write a Canvas gradebook import CSV here")
             p.add_argument("--moodle", type=Path, help="also write a Moodle grade import CSV here")

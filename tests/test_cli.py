@@ -11,7 +11,7 @@ from notebooks import ROOT
 
 def test_help_lists_the_commands():
     out = subprocess.run([sys.executable, "-m", "autograder", "--help"], capture_output=True, text=True, check=True).stdout
-    for command in ("demo", "release", "examples", "grade", "export"):
+    for command in ("demo", "release", "examples", "grade", "export", "similarity"):
         assert command in out
 
 

@@ -34,6 +34,7 @@ EXPECTED_EXAMPLES = {
     "example-ada": FULL,
     "example-grace": FULL,
     "example-eve": FULL,
+    "example-heidi": FULL,  # right: copied from grace (the similarity report's example pair)
     "example-carol": {k: 0.0 for k in FULL},
     "example-bob": FULL
     | {"relu_tests": 0.5, "softmax_tests": 1.5, "average_ce_tests": 0.0, "grad_ce_tests": 0.0, "accuracy_tests": 0.0},
@@ -248,8 +249,8 @@ def test_grades_csv_and_table(graded, course, tmp_path):
     csv_path = tmp_path / "grades.csv"
     pipeline.write_grades_csv(csv_path, everything)
     rows = csv_path.read_text().splitlines()
-    assert rows[0] == "student_id,assignment,score,max_score,status,notes,name,raw_score,late_penalty,hours_late"
-    assert "example-ada,a1_helpers,10,10,graded,,,10,," in rows
+    assert rows[0] == "student_id,assignment,score,max_score,status,notes,name,raw_score,late_penalty,hours_late,similarity"
+    assert "example-ada,a1_helpers,10,10,graded,,,10,,," in rows
     assert any(r.startswith("example-dan,a1_helpers,,,error,") for r in rows)
     table = pipeline.format_table(everything)
     assert "example-bob" in table and "3 / 10" in table and "ERROR" in table

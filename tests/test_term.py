@@ -419,7 +419,7 @@ def test_the_demo_roster_and_late_example(tmp_path):
     late = deadlines.seconds_late(submitted, due)
     assert deadlines.policy(Course(ROOT)).late_submission_penalty("example-grace", 10.0, late) == 2  # README's 8 / 10
     rows, refused = roster.parse(roster.read_file(ROSTER), "plain")
-    assert not refused and {r["id"] for r in rows} == {"example-ada", "example-bob", "example-carol", "example-dan", "example-eve", "example-grace"}
+    assert not refused and {r["id"] for r in rows} == {"example-ada", "example-bob", "example-carol", "example-dan", "example-eve", "example-grace", "example-heidi"}
 
 
 # --------------------------------------------------------------------------------- exchange

@@ -264,13 +264,14 @@ def load_results(course: Course) -> list[StudentResult]:
 # ------------------------------------------------------------------------------------- export
 
 
-def write_grades_csv(path: Path, results: list[StudentResult], names: dict | None = None) -> None:
+def write_grades_csv(path: Path, results: list[StudentResult], names: dict | None = None, similar: dict | None = None) -> None:
     """One row per student and assignment, with the status and notes nbgrader's export lacks. ``score`` is
-    after any late penalty; ``raw_score`` before it, ``late_penalty`` the points taken off (positive)."""
-    names = names or {}
+    after any late penalty; ``raw_score`` before it, ``late_penalty`` the points taken off (positive);
+    ``similarity`` the cluster of alike submissions the student is in (nnfs similarity), if any."""
+    names, similar = names or {}, similar or {}
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["student_id", "assignment", "score", "max_score", "status", "notes", "name", "raw_score", "late_penalty", "hours_late"])
+    writer.writerow(["student_id", "assignment", "score", "max_score", "status", "notes", "name", "raw_score", "late_penalty", "hours_late", "similarity"])
     for r in sorted(results, key=lambda r: (r.student, r.assignment)):
         final = final_score(r)
         score = "" if final is None else f"{final:g}"
@@ -280,18 +281,22 @@ def write_grades_csv(path: Path, results: list[StudentResult], names: dict | Non
         penalty = f"{r.late_penalty:g}" if r.late_penalty else ""
         late = f"{r.seconds_late / 3600:.2f}" if r.seconds_late else ""
         writer.writerow([for_csv(cell) for cell in (r.student, r.assignment, score, max_score, r.status, notes,
-                                                       names.get(r.student, ""), raw, penalty, late)])
+                                                       names.get(r.student, ""), raw, penalty, late,
+                                                       similar.get((r.student, r.assignment), ""))])
     atomic_write(path, out.getvalue())
 
 
-def format_table(results: list[StudentResult], names: dict | None = None) -> str:
+def format_table(results: list[StudentResult], names: dict | None = None, similar: dict | None = None) -> str:
     """A gradebook table: one row per student, one column per assignment (points / max, after any late
-    penalty, marked "late"), with the student's name when the roster has one."""
+    penalty, marked "late"), with the student's name when the roster has one, and a column ``similar``
+    naming the assignments where nnfs similarity put the student in a cluster (when any did)."""
     assignments = sorted({r.assignment for r in results})
     students = sorted({r.student for r in results})
     by_key = {(r.student, r.assignment): r for r in results}
     named = bool(names) and any(names.get(s) for s in students)
-    header = ["student"] + (["name"] if named else []) + assignments + ["notes"]
+    flagged = {s: ", ".join(a for a in assignments if (s, a) in (similar or {})) for s in students}
+    flags = any(flagged.values())
+    header = ["student"] + (["name"] if named else []) + assignments + (["similar"] if flags else []) + ["notes"]
     rows = []
     for s in students:
         row, notes = [s] + ([names.get(s, "")] if named else []), []
@@ -306,7 +311,7 @@ def format_table(results: list[StudentResult], names: dict | None = None) -> str
                 row.append(f"{final_score(r):g} / {r.max_score:g}" + (" late" if r.seconds_late else ""))
             if r is not None and r.notes:
                 notes.append(f"{a}: " + "; ".join(r.notes))
-        rows.append(row + [" | ".join(notes)])
+        rows.append(row + ([flagged[s] or "-"] if flags else []) + [" | ".join(notes)])
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     widths[-1] = len(header[-1])  # let the notes run on
 
