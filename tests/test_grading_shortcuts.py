@@ -267,3 +267,22 @@ def test_mistakes_are_stored_with_the_result_and_an_older_status_file_still_load
     (course.root / pipeline.STATUS_FILE).write_text(json.dumps([stored]))
     (old,) = pipeline.load_results(course)
     assert old.mistakes == [] and old.score == stored["score"]
+
+
+def test_a_workers_tasks_share_one_gradebook_engine_and_keep_their_own_records(tmp_path):
+    """Every task of a worker makes its throwaway course at the same place, so its gradebook keeps one engine
+    (queries compiled once); each task still reads and writes its own gradebook file, never the last one's."""
+    from autograder.grading.orchestration import worker
+    from autograder.grading.isolation.sandbox import Limits
+
+    course = copy_course(tmp_path)
+    write_submissions(tmp_path, A1)
+    template = coordinator.make_template(course, A1)
+    scores = {}
+    for student in ("example-ada", "example-bob", "example-ada"):
+        notebook = (course.root / "submitted" / student / A1 / f"{A1}.ipynb").read_bytes()
+        done = worker.grade_task(worker.Task(template, student, notebook, Limits(), allow_unsandboxed=True))
+        scores.setdefault(student, []).append((done.result.score, sorted(done.grades)))
+    assert len(worker._ENGINES) == 1
+    assert scores["example-ada"][0] == scores["example-ada"][1] and scores["example-ada"][0][0] == 10.0
+    assert scores["example-bob"][0][0] == 3.0 and scores["example-bob"][0][1] == scores["example-ada"][0][1]

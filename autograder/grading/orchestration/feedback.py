@@ -200,13 +200,14 @@ def serve() -> None:
     from .gradebook_engines import shared_engines
 
     exporter = feedback_exporter()
+    engines: dict = {}
     out = sys.stdout.buffer
     for line in sys.stdin.buffer:
         request = json.loads(line)
         try:
             config = Course(Path(request["course"])).config()
             config.GenerateFeedback.exporter_class = exporter
-            with shared_engines():
+            with shared_engines(keep=engines):  # the same worker's course each time: one engine (worker.py)
                 done = NbGraderAPI(config=config).generate_feedback(request["assignment"], request["student"], force=True)
             reply = {"ok": bool(done["success"]), "error": "" if done["success"] else str(done.get("error") or done.get("log"))[-500:]}
         except Exception as exc:  # noqa: BLE001  (reported to the worker, which carries on)

@@ -36,12 +36,16 @@ os.register_at_fork(after_in_child=_in_forked_child)
 
 
 @contextlib.contextmanager
-def shared_engines():
+def shared_engines(keep: dict | None = None):
+    """Inside the block, one engine per gradebook URL. ``keep`` (a dict the caller holds) keeps the engines for
+    later blocks, for their compiled queries: only for a URL whose file is always a copy of one template (the
+    worker's throwaway course, at the same path for every task), whose tables are known to exist. Each engine's
+    connections are closed when a block ends, so the next block opens the file that is there then."""
     from nbgrader import api
     from sqlalchemy.orm import scoped_session, sessionmaker
 
     original = api.Gradebook.__init__
-    engines: dict = {}  # db_url -> the engine of its first Gradebook in this block
+    engines: dict = {} if keep is None else keep  # db_url -> the engine of its first Gradebook
 
     def init(self, db_url, course_id="default_course", authenticator=None):
         engine = engines.get(db_url)

@@ -10,9 +10,11 @@ process (judging.py). The coordinator alone merges the result into the course.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from ...assignments import spec
 from .course import Course, quiet_library_warnings
 from .gradebook_engines import shared_engines
 from .pipeline import StudentResult, _read_scores, preflight, restore_answer_cells
-from ..isolation.sandbox import Limits, Sandbox, support
+from ..isolation.sandbox import Limits, Sandbox, remove_at_exit, support
 
 
 def _fast_tmp() -> str | None:
@@ -31,6 +33,26 @@ def _fast_tmp() -> str | None:
 
 
 _FAST_TMP = _fast_tmp()
+# This process's scratch folder: every task's throwaway course is made at the same place in it (and removed
+# after), so that its gradebook has one URL and one SQLAlchemy engine for every task (gradebook_engines.py:
+# the queries nbgrader runs are compiled once per worker, not once per notebook).
+_SCRATCH: Path | None = None
+_ENGINES: dict = {}  # the gradebook engines kept across this process's tasks
+
+
+@contextmanager
+def _task_folder():
+    global _SCRATCH
+    if _SCRATCH is None:
+        _SCRATCH = Path(tempfile.mkdtemp(prefix="nnfs-grade-", dir=_FAST_TMP))
+        remove_at_exit(_SCRATCH)
+    folder = _SCRATCH / "task"
+    shutil.rmtree(folder, ignore_errors=True)  # what a task killed half-way left
+    folder.mkdir()
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass
@@ -271,8 +293,9 @@ _WARM = None  # this process's KernelsStartedAhead, made on first use
 def _forget_warm_kernels() -> None:
     """In a child made by os.fork (a process pool's worker): the parent's started kernels, and the thread
     that starts them, are not the child's."""
-    global _WARM, _FEEDBACK
-    _WARM = _FEEDBACK = None
+    global _WARM, _FEEDBACK, _SCRATCH
+    _WARM = _FEEDBACK = _SCRATCH = None
+    _ENGINES.clear()
 
 
 os.register_at_fork(after_in_child=_forget_warm_kernels)
@@ -340,8 +363,7 @@ def grade_task(task: Task) -> WorkerResult:
     a = task.template.assignment
     timings = {}
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="nnfs-grade-", dir=_FAST_TMP) as tmp, shared_engines():
-        scratch = Path(tmp)
+    with _task_folder() as scratch, shared_engines(keep=_ENGINES):
         course = _write_course(scratch / "course", task)
         result = preflight(course, a, task.student)
         out = {}
