@@ -1,0 +1,145 @@
+"""nnfs watch (autograder/watch/): practice feedback through nbgrader's exchange, the rate limit, fairness,
+the final grade from the last on-time submission, resuming after kill -9, and the exchange on real accounts.
+
+Submissions are real folders in a real exchange, graded by the real sandboxed pipeline (a1, a few each):
+the in-process tests make inbound entries as nbgrader submit does and drive the watcher with a clock of
+their own; the last two run `nnfs watch` as a process, and the last one has students on Unix accounts of
+their own run `nbgrader submit` and `nbgrader fetch_feedback`.
+"""
+
+import datetime as dt
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import catalogue_a1
+from autograder.examples import ExampleStudent, build_submission
+from autograder.grading import pipeline
+from autograder.term import store
+from autograder.watch import feedback
+from autograder.watch.watcher import FINAL_NOTE, Watcher
+from notebooks import as_cell, copy_course, solution_answers
+
+A = "a1_helpers"
+COURSE_ID = "nnfs-course"
+UTC = dt.timezone.utc
+
+
+def notebook(course, softmax=None, broken=False) -> str:
+    answers = solution_answers(A)
+    if softmax is not None:
+        answers["softmax"] = "import numpy as np\n\n" + as_cell("softmax", softmax)
+    return build_submission(course.release_notebook(A), ExampleStudent("x", A, "", answers=answers, broken="invalid-json" if broken else None))
+
+
+def submit(exchange: Path, student: str, text: str, when: dt.datetime) -> str:
+    """An inbound entry as nbgrader 0.9's submit makes it; returns its secret (which names its feedback page)."""
+    stamp = f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S.%f} UTC"
+    entry = exchange / COURSE_ID / "inbound" / f"{student}+{A}+{stamp}+{secrets.token_urlsafe(9)}"
+    entry.mkdir(parents=True)
+    (entry / f"{A}.ipynb").write_text(text)
+    (entry / "timestamp.txt").write_text(stamp)
+    secret = secrets.token_hex(64)
+    (entry / "submission_secret.txt").write_text(secret)
+    return secret
+
+
+def page(exchange: Path, secret: str) -> str:
+    path = exchange / COURSE_ID / "feedback" / f"{feedback.page_name(secret, A)}.html"
+    return path.read_text() if path.is_file() else ""
+
+
+@pytest.fixture
+def course(tmp_path):
+    course = copy_course(tmp_path / "course")
+    # Everything here is made by root: the owner check is for the real-accounts test.
+    with open(course.root / "nbgrader_config.py", "a") as fh:
+        fh.write("\nc.CollectApp.check_owner = False\nc.Watch.practice_feedbacks = 2\n")
+    return course
+
+
+def set_due(course, when: dt.datetime):
+    term = store.load(course)
+    term["due"][A] = {"local": f"{when:%Y-%m-%d %H:%M:%S}", "tz": "UTC", "utc": when.isoformat()}
+    store.save(course, term)
+
+
+class Clock:
+    def __init__(self, now):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+def make_watcher(course, exchange, clock, lines):
+    return Watcher(course, exchange, COURSE_ID, [A], jobs=2, now=clock, log=lines.append)
+
+
+def test_practice_before_the_deadline_and_the_final_grade_from_the_last_on_time_submission(course, tmp_path):
+    """One second before the deadline is on time and graded as the final; one second after is not."""
+    exchange, lines = tmp_path / "exchange", []
+    deadline = (dt.datetime.now(UTC) + dt.timedelta(minutes=10)).replace(microsecond=0)  # files written now: before it
+    set_due(course, deadline)
+    clock = Clock(deadline - dt.timedelta(minutes=5))
+    wrong = submit(exchange, "s001", notebook(course, catalogue_a1.softmax_over_axis_0), deadline - dt.timedelta(minutes=6))
+    watcher = make_watcher(course, exchange, clock, lines)
+    assert watcher.step() == {"new": 1, "practice": 1, "finals": 0}
+    first = page(exchange, wrong)
+    # The visible assert that names the mistake, and what it cost (grad_ce calls softmax).
+    assert "Practice feedback: a1_helpers" in first and "normalise over axis 1 (a row is a sample)" in first
+    assert "<td>softmax_tests</td><td class=\"no\">mistakes found</td>" in first and "5 / 10 points" in first
+    assert "it does not count" in first and "1 of 2" in first
+    assert any("practice s001 a1_helpers: 5 / 10 (grad_ce.cell_failed_before_hidden_tests, softmax.cell_failed_before_hidden_tests)" in line
+               for line in lines), lines
+
+    on_time = submit(exchange, "s001", notebook(course), deadline - dt.timedelta(seconds=1))
+    late = submit(exchange, "s001", notebook(course, catalogue_a1.softmax_over_axis_0), deadline + dt.timedelta(seconds=1))
+    assert watcher.step() == {"new": 2, "practice": 1, "finals": 0}  # the late one is not practice
+    assert "10 / 10 points" in page(exchange, on_time) and "normalise over axis 1" not in page(exchange, on_time)
+    assert page(exchange, late) == ""  # told where its grade comes from once the final is graded
+    assert not course.feedback_html("s001", A).exists()  # practice never touches the real course
+
+    clock.now = deadline + dt.timedelta(seconds=2)
+    assert watcher.step() == {"new": 0, "practice": 0, "finals": 1}
+    final = {r.student: r for r in pipeline.load_results(course)}["s001"]
+    assert final.score == 10 and final.seconds_late == 0  # from the submission one second before, not after
+    assert any(n.startswith(FINAL_NOTE) and "(2 of 3, by nnfs watch)" in n for n in final.notes), final.notes
+    assert "a1_helpers (Score: 10.0 / 10.0)" in page(exchange, on_time)  # nbgrader's feedback page, as released
+    assert "arrived after your deadline" in page(exchange, late)
+    assert watcher.step() == {"new": 0, "practice": 0, "finals": 0}  # graded once
+
+
+def test_a_flood_from_one_student_delays_nobody_and_the_rate_limit_says_when(course, tmp_path):
+    exchange, lines = tmp_path / "exchange", []
+    clock = Clock(dt.datetime(2030, 1, 1, 12, tzinfo=UTC))  # no due date: practice all along
+    now = dt.datetime.now(UTC)
+    flood = [submit(exchange, "flood", notebook(course, catalogue_a1.softmax_over_axis_0), now + dt.timedelta(seconds=i)) for i in range(6)]
+    calm = submit(exchange, "calm", notebook(course), now + dt.timedelta(seconds=3))
+    watcher = make_watcher(course, exchange, clock, lines)
+    assert watcher.step()["practice"] == 2  # one each: calm is graded in the first round, with flood's latest
+    assert "10 / 10 points" in page(exchange, calm)
+    assert "normalise over axis 1" in page(exchange, flood[-1])
+    for older in flood[:-1]:
+        assert "only the later one is graded" in page(exchange, older)
+    state = json.loads((course.root / "watch" / "state.json").read_text())["entries"]
+    assert sorted(e["status"] for e in state.values()) == ["practice"] * 2 + ["superseded"] * 5
+
+    clock.now += dt.timedelta(hours=1)
+    second = submit(exchange, "flood", notebook(course), now + dt.timedelta(seconds=10))
+    assert watcher.step()["practice"] == 1 and "2 of 2" in page(exchange, second)
+    clock.now += dt.timedelta(hours=1)
+    third = submit(exchange, "flood", notebook(course), now + dt.timedelta(seconds=11))
+    assert watcher.step()["practice"] == 0
+    limited = page(exchange, third)
+    assert "Next feedback at 2030-01-02 12:00:" in limited and "This submission is kept" in limited
+    clock.now = dt.datetime(2030, 1, 2, 12, 0, 1, tzinfo=UTC)  # 24 h after the first of the two
+    assert watcher.step()["practice"] == 1 and "Practice feedback: a1_helpers" in page(exchange, third)
