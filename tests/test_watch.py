@@ -143,3 +143,61 @@ def test_a_flood_from_one_student_delays_nobody_and_the_rate_limit_says_when(cou
     assert "Next feedback at 2030-01-02 12:00:" in limited and "This submission is kept" in limited
     clock.now = dt.datetime(2030, 1, 2, 12, 0, 1, tzinfo=UTC)  # 24 h after the first of the two
     assert watcher.step()["practice"] == 1 and "Practice feedback: a1_helpers" in page(exchange, third)
+
+
+def nnfs_env(tmp_path, exchange: Path) -> dict:
+    """nnfs and nbgrader find the exchange as students' nbgrader would: Exchange.root in a Jupyter config folder."""
+    config_dir = tmp_path / "jupyter-config"
+    config_dir.mkdir(exist_ok=True)
+    (config_dir / "nbgrader_config.py").write_text(f"c = get_config()\nc.Exchange.root = {str(exchange)!r}\n")
+    return {**os.environ, "JUPYTER_CONFIG_DIR": str(config_dir)}
+
+
+NNFS = [sys.executable, "-m", "autograder"]
+
+
+def test_killed_with_sigkill_and_started_again_it_goes_on_where_it_was(course, tmp_path):
+    exchange = tmp_path / "exchange"
+    now = dt.datetime.now(UTC)
+    secrets_of = {"s001": submit(exchange, "s001", notebook(course), now),
+                  "s002": submit(exchange, "s002", notebook(course, broken=True), now),
+                  "s003": submit(exchange, "s003", notebook(course, catalogue_a1.softmax_over_axis_0), now)}
+    env, state_file = nnfs_env(tmp_path, exchange), course.root / "watch" / "state.json"
+    log = open(tmp_path / "first.log", "w")
+    first = subprocess.Popen([*NNFS, "--course", str(course.root), "watch", A, "--jobs", "1"], env=env, stdout=log,
+                             stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # until a batch is marked as being graded
+            state = json.loads(state_file.read_text())["entries"] if state_file.is_file() else {}
+            if any(e["status"] == "grading" for e in state.values()):
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the watcher never started grading: " + (tmp_path / "first.log").read_text())
+        time.sleep(1.0)  # into the grading
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)  # the watcher, its workers and their sandboxes, at once
+        first.wait()
+    killed = json.loads(state_file.read_text())["entries"]
+    assert len(killed) == 3 and all(e["status"] in ("grading", "practice") for e in killed.values()), killed
+    interrupted = {k for k, e in killed.items() if e["status"] == "grading"}
+    assert interrupted
+
+    again = subprocess.run([*NNFS, "--course", str(course.root), "watch", A, "--once", "--jobs", "2"], env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.count("resuming: ") == len(interrupted)
+    entries = json.loads(state_file.read_text())["entries"]
+    assert {e["student"]: e["status"] for e in entries.values()} == {"s001": "practice", "s002": "practice", "s003": "practice"}
+    assert all(entries[k]["attempts"] == 2 for k in interrupted)
+    assert all(e["attempts"] == 1 for k, e in entries.items() if k not in interrupted)  # never graded twice
+    assert "10 / 10 points" in page(exchange, secrets_of["s001"])
+    assert "could not be graded" in page(exchange, secrets_of["s002"]) and "not valid JSON" in page(exchange, secrets_of["s002"])
+    assert "normalise over axis 1" in page(exchange, secrets_of["s003"])
+
+    before = state_file.read_text()
+    third = subprocess.run([*NNFS, "--course", str(course.root), "watch", A, "--once"], env=env, capture_output=True, text=True, timeout=300)
+    assert third.returncode == 0 and "practice s0" not in third.stdout and state_file.read_text() == before
+    status = subprocess.run([*NNFS, "--course", str(course.root), "watch", "--status"], env=env, capture_output=True, text=True)
+    assert status.returncode == 0 and "s003" in status.stdout and "final from" in status.stdout
