@@ -201,3 +201,143 @@ def test_killed_with_sigkill_and_started_again_it_goes_on_where_it_was(course, t
     assert third.returncode == 0 and "practice s0" not in third.stdout and state_file.read_text() == before
     status = subprocess.run([*NNFS, "--course", str(course.root), "watch", "--status"], env=env, capture_output=True, text=True)
     assert status.returncode == 0 and "s003" in status.stdout and "final from" in status.stdout
+
+
+def test_students_on_their_own_accounts_get_feedback_with_nbgrader_fetch_feedback(course, tmp_path):
+    """The whole flow on real Unix accounts: root is the instructor (nnfs watch running), two students made
+    with useradd run nbgrader's own submit and fetch_feedback. A wrong softmax gets its named mistake, the fix
+    full marks; the second student, over the limit, reads when the next feedback comes; neither can list the
+    exchange or read the other's files, change the instructor's, or submit in the other's name.
+
+    (The same flow in JupyterLab's Assignments tab, in a browser, is not automated: see the report / guide.)"""
+    python = Path("/usr/bin/python3")  # the course's interpreter lives under /root, which the students cannot read
+    if os.geteuid() != 0 or not python.is_file() or shutil.which("useradd") is None:
+        pytest.skip("needs root and useradd, to make two student accounts, and /usr/bin/python3 for them")
+    if f"{sys.version_info.major}.{sys.version_info.minor}" != subprocess.run(
+            [str(python), "-c", "import sys; print(f'{sys.version_info.major}.{sys.version_info.minor}')"], capture_output=True, text=True).stdout.strip():
+        pytest.skip("/usr/bin/python3 is not the course's Python version: the students cannot use its packages")
+    import tempfile
+
+    site = next(p for p in sys.path if p.endswith("site-packages") and (Path(p) / "nbgrader").is_dir())
+    shared = Path(tempfile.mkdtemp(prefix="nnfs-watch-test-", dir="/tmp"))
+    names = [f"nnfsw{os.getpid() % 100000}{c}" for c in "ab"]
+    made = []
+    watcher = None
+    try:
+        shared.chmod(0o755)
+        exchange = shared / "exchange"
+        config_dir = shared / "jupyter-config"
+        config_dir.mkdir()
+        (config_dir / "nbgrader_config.py").write_text(f"c = get_config()\nc.Exchange.root = {str(exchange)!r}\n")
+        with open(course.root / "nbgrader_config.py") as fh:
+            config = fh.read().replace("c.CollectApp.check_owner = False", "")  # real accounts: the owner check on
+        (course.root / "nbgrader_config.py").write_text(config + "\nc.Watch.poll_seconds = 1\n")  # 2 practice feedbacks a day
+        env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config_dir)}
+        for command in (["exchange", "init"], None, ["exchange", "init"]):
+            args = [*NNFS, "exchange", "init"] if command else [str(Path(sys.executable).parent / "nbgrader"), "release_assignment", A]
+            subprocess.run(args, cwd=course.root, env=env, check=True, capture_output=True)
+        homes = {}
+        for name in names:
+            homes[name] = shared / f"home-{name}"
+            subprocess.run(["useradd", "--no-create-home", "--home-dir", str(homes[name]), "--shell", "/usr/sbin/nologin", name], check=True)
+            made.append(name)
+            homes[name].mkdir(mode=0o700)
+            shutil.chown(homes[name], name, name)
+        s1, s2 = names
+
+        def student(name, *args, check=True):
+            import pwd
+
+            account = pwd.getpwnam(name)
+            run = subprocess.run([str(python), *args], user=account.pw_uid, group=account.pw_gid, cwd=homes[name], capture_output=True, text=True,
+                                 env={"HOME": str(homes[name]), "USER": name, "PATH": "/usr/bin:/bin", "PYTHONPATH": site,
+                                      "JUPYTER_CONFIG_DIR": str(config_dir)})
+            assert not check or run.returncode == 0, run.stdout + run.stderr
+            return run
+
+        def nbgrader(name, *args):
+            return student(name, "-m", "nbgrader", *args, "--course", COURSE_ID)
+
+        def hand_in(name, text):
+            target = homes[name] / A / f"{A}.ipynb"
+            target.write_text(text)
+            shutil.chown(target, name, name)
+            nbgrader(name, "submit", A)
+            return time.monotonic()
+
+        def fetched(name, count, timeout=180):
+            """Run fetch_feedback until the student has `count` feedback pages; the newest page's text."""
+            end = time.monotonic() + timeout
+            while time.monotonic() < end:
+                nbgrader(name, "fetch_feedback", A)
+                pages = sorted((homes[name] / A / "feedback").glob(f"*/{A}.html"))
+                if len(pages) >= count:
+                    return pages[-1].read_text(), time.monotonic()
+                time.sleep(1)
+            pytest.fail(f"no feedback for {name} after {timeout} s: " + (tmp_path / "watch.log").read_text())
+
+        log = open(tmp_path / "watch.log", "w")
+        watcher = subprocess.Popen([*NNFS, "--course", str(course.root), "watch", A, "--jobs", "2"], env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        for name in names:
+            nbgrader(name, "fetch_assignment", A)
+
+        submitted = hand_in(s1, notebook(course, catalogue_a1.softmax_over_axis_0))
+        wrong, arrived = fetched(s1, 1)
+        latency = arrived - submitted
+        print(f"\nsubmit-to-feedback latency (a1, nbgrader submit -> fetch_feedback, watcher running): {latency:.1f} s")
+        assert "normalise over axis 1 (a row is a sample)" in wrong and "<td>softmax_tests</td><td class=\"no\">" in wrong
+        assert latency < 120
+        hand_in(s1, notebook(course))
+        time.sleep(1.1)  # submit names a submission by the second: the student's next one is another
+        right, _ = fetched(s1, 2)
+        assert "<td>softmax_tests</td><td class=\"ok\">passed</td>\n<td>3 / 3</td>" in right and "10 / 10 points" in right
+
+        for count in (1, 2):
+            hand_in(s2, notebook(course))
+            fetched(s2, count)
+            time.sleep(1.1)
+        hand_in(s2, notebook(course))
+        limited, _ = fetched(s2, 3)
+        assert "Practice feedback limit reached" in limited and "Next feedback at " in limited
+
+        inbound, feedback_dir = exchange / COURSE_ID / "inbound", exchange / COURSE_ID / "feedback"
+        probe = f"""
+import os, sys
+inbound, feedback, other_home, outbound, forged = sys.argv[1:6]
+def refused(action):
+    try:
+        action()
+    except PermissionError:
+        return True
+    return False
+assert refused(lambda: os.listdir(inbound))                      # who submitted what
+assert refused(lambda: os.listdir(feedback))                     # whose feedback is there
+assert refused(lambda: os.listdir(other_home))                   # the other's fetched feedback and submission secrets
+assert refused(lambda: open(os.path.join(feedback, "x.html"), "w"))   # a page of one's own making
+assert refused(lambda: open(os.path.join(outbound, "{A}.ipynb"), "a"))  # the release
+os.mkdir(forged); open(os.path.join(forged, "{A}.ipynb"), "w").write("{{}}")  # a submission in the other's name
+print("ok")
+"""
+        forged = inbound / f"{s1}+{A}+2026-12-05 00:00:00.000000 UTC+forgedXYZabc"
+        run = student(s2, "-c", probe, str(inbound), str(feedback_dir), str(homes[s1]), str(exchange / COURSE_ID / "outbound" / A), str(forged))
+        assert run.stdout.strip() == "ok"
+        state_file = course.root / "watch" / "state.json"
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            entries = json.loads(state_file.read_text())["entries"]
+            refused = [e for e in entries.values() if e["status"] == "refused"]
+            if refused:
+                break
+            time.sleep(0.5)
+        assert len(refused) == 1 and refused[0]["student"] == s1 and f"by the account {s2}" in refused[0]["reason"]
+        assert sum(e["student"] == s1 and e["status"] == "practice" for e in entries.values()) == 2  # s1's own two, untouched
+        assert oct(feedback_dir.stat().st_mode & 0o777) == "0o711"
+        print((tmp_path / "watch.log").read_text())  # the instructor's progress lines, with each latency
+    finally:
+        if watcher is not None:
+            os.killpg(watcher.pid, signal.SIGKILL)
+            watcher.wait()
+        for name in made:
+            subprocess.run(["userdel", name], capture_output=True)
+        shutil.rmtree(shared, ignore_errors=True)

@@ -35,6 +35,9 @@ def cmd_watch(course, args) -> None:
         raise SystemExit(f"nnfs watch: {root / course_id / 'inbound'} does not exist: run nbgrader release_assignment "
                          "and nnfs exchange init first (docs/instructor_guide.md, section 3)")
     assignments = _assignments(course, args.assignments)
+    from .feedback import ensure_folder
+
+    ensure_folder(root / course_id)
     watcher = Watcher(course, root, course_id, assignments, jobs=args.jobs, scheduler=args.scheduler, limits=Limits(),
                       allow_unsandboxed=args.allow_unsandboxed, log=lambda line: print(line, flush=True))
     print(f"watching {root / course_id / 'inbound'} for {', '.join(assignments)}: "

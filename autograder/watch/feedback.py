@@ -102,12 +102,19 @@ def notice_page(assignment: str, title: str, submitted: str, deadline: str, *lin
                        show_points=False, total="")
 
 
-def release(exchange_course: Path, name: str, html: str) -> Path:
-    """The page at feedback/<name>.html, atomically, readable by the student who can name it."""
+def ensure_folder(exchange_course: Path) -> Path:
+    """feedback/ as release_feedback makes it (0711). Made at start-up: until it exists a student's fetch_feedback
+    fails ("Assignment not found") rather than finding nothing yet."""
     folder = exchange_course / "feedback"
     if not folder.is_dir():
         folder.mkdir(parents=True, exist_ok=True)
         os.chmod(folder, FEEDBACK_DIR_MODE)
+    return folder
+
+
+def release(exchange_course: Path, name: str, html: str) -> Path:
+    """The page at feedback/<name>.html, atomically, readable by the student who can name it."""
+    folder = ensure_folder(exchange_course)
     dest = folder / f"{name}.html"
     tmp = folder / f".{name}.{os.getpid()}.tmp"
     try:
