@@ -209,7 +209,7 @@ def test_students_on_their_own_accounts_get_feedback_with_nbgrader_fetch_feedbac
     full marks; the second student, over the limit, reads when the next feedback comes; neither can list the
     exchange or read the other's files, change the instructor's, or submit in the other's name.
 
-    (The same flow in JupyterLab's Assignments tab, in a browser, is not automated: see the report / guide.)"""
+    The same flow in JupyterLab's Assignments tab, in Chromium, is tests/test_watch_browser.py."""
     python = Path("/usr/bin/python3")  # the course's interpreter lives under /root, which the students cannot read
     if os.geteuid() != 0 or not python.is_file() or shutil.which("useradd") is None:
         pytest.skip("needs root and useradd, to make two student accounts, and /usr/bin/python3 for them")
