@@ -341,3 +341,46 @@ print("ok")
         for name in made:
             subprocess.run(["userdel", name], capture_output=True)
         shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_lateness_counts_the_extension_and_a_backdated_timestamp_is_late_by_its_files():
+    from autograder.watch.watcher import CLOCK_TOLERANCE, is_late
+
+    due = dt.datetime(2030, 12, 10, 23, 59, tzinfo=UTC)
+    extended = due + dt.timedelta(hours=48)
+    entry = lambda stamp, written: {"timestamp": stamp.isoformat(), "written_at": written.isoformat()}  # noqa: E731
+    assert not is_late(entry(due, due), due) and is_late(entry(due + dt.timedelta(seconds=1), due), due)
+    assert not is_late(entry(due + dt.timedelta(hours=47), due + dt.timedelta(hours=47)), extended)
+    backdated = entry(due - dt.timedelta(hours=1), due + CLOCK_TOLERANCE + dt.timedelta(seconds=1))  # written after it
+    assert is_late(backdated, due) and not is_late(backdated, due, check_written_at=False)
+    assert not is_late({"timestamp": None, "written_at": None}, due)  # no timestamp: never late, as in nnfs grade
+
+
+def test_hostile_inbound_entries_are_refused_without_following_them(course, tmp_path):
+    """Read without grading: a link posing as a submission, an id that is not one, a notebook that is a link."""
+    exchange, lines = tmp_path / "exchange", []
+    inbound = exchange / COURSE_ID / "inbound"
+    secret = submit(exchange, "s001", notebook(course), dt.datetime.now(UTC))
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / f"{A}.ipynb").write_text("the instructor's file")
+    (inbound / f"s002+{A}+2030-01-01 00:00:00.000000 UTC+linklinklink").symlink_to(tmp_path / "elsewhere")
+    bad_id = inbound / f"\x1b[2J<img src=x onerror=alert(1)>+{A}+2030-01-01 00:00:00.000000 UTC+badidbadidxx"
+    bad_id.mkdir()
+    (bad_id / f"{A}.ipynb").write_text(notebook(course))
+    linked = inbound / f"s003+{A}+2030-01-01 00:00:00.000000 UTC+linkednotebk"
+    linked.mkdir()
+    (linked / f"{A}.ipynb").symlink_to(tmp_path / "elsewhere" / f"{A}.ipynb")
+    (linked / "submission_secret.txt").write_text("s003-secret")
+    watcher = make_watcher(course, exchange, Clock(dt.datetime.now(UTC)), lines)
+    assert watcher.scan(store.load(course)) == 4
+    entries = {e["student"]: e for e in watcher.state.entries.values()}
+    assert entries["s001"]["status"] == "queued"
+    assert {s: e["status"] for s, e in entries.items() if s != "s001"} == {"s002": "refused", "s003": "refused",
+                                                                           next(s for s in entries if s.startswith("invalid-id-")): "refused"}
+    assert "a symbolic link" in entries["s003"]["reason"] or "link" in entries["s003"]["reason"]
+    assert "Not graded" in page(exchange, "s003-secret") and "the instructor's file" not in page(exchange, "s003-secret")
+    kept = course.root / "watch" / "submissions"
+    assert not any(p.is_symlink() for p in kept.rglob("*"))
+    assert "the instructor's file" not in "".join(p.read_text() for p in kept.rglob("*") if p.is_file())
+    assert lines and all("\x1b" not in line for line in lines)  # terminal codes from a name are printed escaped
+    assert page(exchange, secret) == ""  # queued, not graded by scan

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..grading import pipeline
 from ..grading.course import Course
+from ..grading.untrusted import for_terminal
 from ..term import deadlines, penalties, store
 from . import feedback, inbound, settings
 from .state import MAX_ATTEMPTS, State
@@ -46,7 +47,7 @@ def _moment(text: str | None) -> dt.datetime | None:
     return None if not text else deadlines.from_iso(text)
 
 
-def is_late(entry: dict, deadline: dt.datetime | None) -> bool:
+def is_late(entry: dict, deadline: dt.datetime | None, check_written_at: bool = True) -> bool:
     """After the student's deadline: by its timestamp.txt (nbgrader's rule; at the deadline is on time), or by
     when its files were written, if that is later than the deadline by more than CLOCK_TOLERANCE (a backdated
     timestamp). A submission without a readable timestamp is never late, as in nnfs grade."""
@@ -55,7 +56,7 @@ def is_late(entry: dict, deadline: dt.datetime | None) -> bool:
     stamp, written = _moment(entry.get("timestamp")), _moment(entry.get("written_at"))
     if stamp is not None and stamp > deadline:
         return True
-    return stamp is not None and written is not None and written > deadline + CLOCK_TOLERANCE
+    return check_written_at and stamp is not None and written is not None and written > deadline + CLOCK_TOLERANCE
 
 
 class Watcher:
@@ -129,12 +130,12 @@ class Watcher:
                 "seen": _iso(self.now()), "secret_hash": feedback.page_name(sub.secret, assignment) if sub.secret else "",
                 "attempts": 0, "reason": sub.refusal, "note": sub.note, "page": "",
             }
-            late = is_late(entry, self.deadline(term, sub.student, assignment))
+            late = is_late(entry, self.deadline(term, sub.student, assignment), self.settings.check_written_at)
             entry["status"] = "refused" if sub.refusal else ("late" if late else "queued")
             self.state.entries[key] = entry
             self.state.save()  # kept, then recorded: a kill between the two copies it again, under the same key
             new += 1
-            self.log(f"{self._clock()} received {self._who(entry)}: {entry['status']}" + (f" ({sub.refusal})" if sub.refusal else ""))
+            self.log(for_terminal(f"{self._clock()} received {self._who(entry)}: {entry['status']}" + (f" ({sub.refusal})" if sub.refusal else "")))
             if sub.refusal:
                 self._release(entry, feedback.notice_page(assignment, "Not graded", self._show(term, assignment, sub.timestamp), "",
                                                           f"This submission cannot be graded: {sub.refusal}.", "Submit again."), "refused")
@@ -151,6 +152,11 @@ class Watcher:
         now = self.now()
         window = dt.timedelta(hours=self.settings.window_hours)
         by_student: dict[tuple, list[str]] = {}
+        for e in self.state.entries.values():
+            if e["status"] == "late" and not e.get("page"):  # an extension granted since: on time after all
+                deadline = self.deadline(term, e["student"], e["assignment"])
+                if deadline is not None and now <= deadline and not is_late(e, deadline, self.settings.check_written_at):
+                    e["status"] = "queued"
         for key, e in self.state.entries.items():
             if e["status"] in ("queued", "waiting"):
                 by_student.setdefault((e["student"], e["assignment"]), []).append(key)
@@ -169,7 +175,7 @@ class Watcher:
                 entry["status"], entry["reason"] = "error", f"grading stopped {MAX_ATTEMPTS} times on this submission"
                 self._release(entry, feedback.notice_page(assignment, "Not graded", self._show(term, assignment, _moment(entry["timestamp"])), "",
                                                           "Grading this submission failed repeatedly; your instructor has been told. Submit again."), "error")
-                self.log(f"{self._clock()} {self._who(entry)}: {entry['reason']}")
+                self.log(for_terminal(f"{self._clock()} {self._who(entry)}: {entry['reason']}"))
                 continue
             recent = self._practice_times(student, assignment, now - window)
             if len(recent) >= self.settings.practice_feedbacks:
@@ -271,7 +277,7 @@ class Watcher:
                 continue
             mine = [(k, e) for k, e in self.state.entries.items()
                     if e["student"] == student and e["assignment"] == assignment and e["status"] not in ("refused",)]
-            on_time = [(k, e) for k, e in mine if not is_late(e, deadline)]
+            on_time = [(k, e) for k, e in mine if not is_late(e, deadline, self.settings.check_written_at)]
             pool = on_time or mine  # no on-time submission: the latest, under the late policy
             key = max(pool, key=lambda ke: (ke[1]["timestamp"] or "", ke[1]["seen"]))[0]
             if self.state.finals.get(f"{assignment}/{student}", {}).get("key") != key:
@@ -290,9 +296,10 @@ class Watcher:
                                         allow_unsandboxed=self.allow_unsandboxed)
             by_student = {r.student: r for r in results}
             for student, key in pairs:
-                result = by_student.get(student)
-                if result is None:
-                    continue
+                if student not in by_student:  # not expected (grade() answers for each): recorded as an error, not retried forever
+                    by_student[student] = pipeline.StudentResult(student, assignment, status="error", reason="the final grading gave no result")
+                    results.append(by_student[student])
+                result = by_student[student]
                 entry = self.state.entries[key]
                 count = sorted(e["timestamp"] or "" for e in self.state.entries.values()
                                if e["student"] == student and e["assignment"] == assignment and e["status"] != "refused")
@@ -303,9 +310,7 @@ class Watcher:
             saved = pipeline.save_results(self.course, results)
             pipeline.save_results(self.course, penalties.apply(self.course, pipeline.with_gradebook_scores(self.course, saved)))
             for student, key in pairs:
-                result = by_student.get(student)
-                if result is None:
-                    continue
+                result = by_student[student]
                 entry = self.state.entries[key]
                 page = self.course.feedback_html(student, assignment)
                 html = page.read_text(encoding="utf-8", errors="replace") if page.is_file() else feedback.notice_page(
@@ -357,8 +362,6 @@ class Watcher:
             outcome = f"error: {result.reason}"
         stamp = _moment(entry["timestamp"])
         latency = f"; feedback {max(0.0, (utc_now() - stamp).total_seconds()):.1f} s after submitting" if stamp else ""
-        from ..grading.untrusted import for_terminal
-
         self.log(for_terminal(f"{self._clock()} {kind} {entry['student']} {entry['assignment']}: {outcome}{latency}"))
 
     # ---------------------------------------------------------------------------- loop
@@ -397,6 +400,5 @@ def status_table(course: Course) -> str:
         lines.append([student, assignment, str(row["submissions"]), str(row["practice"]) + (f" (next {row['waiting']})" if row["waiting"] else ""),
                       row["last"], chosen.get("timestamp") or ("-" if not final else "unknown time"), score])
     widths = [max(len(r[i]) for r in lines) for i in range(len(lines[0]))]
-    from ..grading.untrusted import for_terminal
 
     return "\n".join(for_terminal("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()) for r in lines)
