@@ -66,6 +66,7 @@ class Watcher:
         self.exchange_course = Path(exchange_root) / course_id
         self.jobs, self.scheduler, self.limits = jobs, scheduler, limits
         self.now, self.log, self.allow_unsandboxed = now, log, allow_unsandboxed
+        self._said: set[str] = set()
         self.folder = course.root / WATCH_DIR
         self.folder.mkdir(exist_ok=True)
         self.settings = settings.load(course)
@@ -223,7 +224,7 @@ class Watcher:
             self.state.save()  # marked before grading: a kill now grades them again at the next start
             results = coordinator.grade(self.practice, assignment, [self.state.entries[k]["student"] for k in batch],
                                         jobs=self.jobs, scheduler=self.scheduler, limits=self.limits, force=True,
-                                        progress=False, log=self.log, allow_unsandboxed=self.allow_unsandboxed)
+                                        progress=False, log=self._grading_log, allow_unsandboxed=self.allow_unsandboxed)
             by_student = {r.student: r for r in results}
             for key in batch:
                 entry = self.state.entries[key]
@@ -292,7 +293,7 @@ class Watcher:
             for student, key in pairs:
                 self._place(self.course, self.state.entries[key], key)
             results = coordinator.grade(self.course, assignment, [s for s, _ in pairs], jobs=self.jobs, scheduler=self.scheduler,
-                                        limits=self.limits, force=True, progress=False, log=self.log,
+                                        limits=self.limits, force=True, progress=False, log=self._grading_log,
                                         allow_unsandboxed=self.allow_unsandboxed)
             by_student = {r.student: r for r in results}
             for student, key in pairs:
@@ -348,6 +349,12 @@ class Watcher:
             feedback.release(self.exchange_course, entry["secret_hash"], html)
             entry["page"] = kind
             entry["released_at"] = _iso(self.now())
+
+    def _grading_log(self, line: str) -> None:
+        """What coordinator.grade prints (warnings, config notes): once per watcher, not once per submission."""
+        if line not in self._said:
+            self._said.add(line)
+            self.log(line)
 
     def _clock(self) -> str:
         return f"{self.now():%H:%M:%S}"
