@@ -103,14 +103,19 @@ def test_practice_before_the_deadline_and_the_final_grade_from_the_last_on_time_
 
     on_time = submit(exchange, "s001", notebook(course), deadline - dt.timedelta(seconds=1))
     late = submit(exchange, "s001", notebook(course, catalogue_a1.softmax_over_axis_0), deadline + dt.timedelta(seconds=1))
-    assert watcher.step() == {"new": 2, "practice": 1, "finals": 0}  # the late one is not practice
+    only_late = submit(exchange, "s009", notebook(course), deadline + dt.timedelta(seconds=1))  # nothing on time
+    assert watcher.step() == {"new": 3, "practice": 1, "finals": 0}  # the late ones are not practice
     assert "10 / 10 points" in page(exchange, on_time) and "normalise over axis 1" not in page(exchange, on_time)
     assert page(exchange, late) == ""  # told where its grade comes from once the final is graded
     assert not course.feedback_html("s001", A).exists()  # practice never touches the real course
 
     clock.now = deadline + dt.timedelta(seconds=2)
-    assert watcher.step() == {"new": 0, "practice": 0, "finals": 1}
-    final = {r.student: r for r in pipeline.load_results(course)}["s001"]
+    assert watcher.step() == {"new": 0, "practice": 0, "finals": 2}
+    finals = {r.student: r for r in pipeline.load_results(course)}
+    final = finals["s001"]
+    # s009 had no on-time submission: their late one is graded, under the course's late policy (10% a started day)
+    assert (finals["s009"].score, finals["s009"].late_penalty, finals["s009"].seconds_late) == (10, 1, 1)
+    assert "Late submission: 1 s after the deadline." in page(exchange, only_late) and "score: 9 / 10" in page(exchange, only_late)
     assert final.score == 10 and final.seconds_late == 0  # from the submission one second before, not after
     assert any(n.startswith(FINAL_NOTE) and "(2 of 3, by nnfs watch)" in n for n in final.notes), final.notes
     assert "a1_helpers (Score: 10.0 / 10.0)" in page(exchange, on_time)  # nbgrader's feedback page, as released

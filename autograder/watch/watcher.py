@@ -271,13 +271,14 @@ class Watcher:
         """assignment -> [(student, key)] whose deadline has passed and whose final grade is not from that key."""
         now = self.now()
         todo: dict[str, list] = {}
-        students = {(e["student"], e["assignment"]) for e in self.state.entries.values() if e["status"] != "refused"}
-        for student, assignment in sorted(students):
+        groups: dict[tuple, list] = {}  # one pass over the entries: a term has thousands
+        for k, e in self.state.entries.items():
+            if e["status"] != "refused":
+                groups.setdefault((e["student"], e["assignment"]), []).append((k, e))
+        for (student, assignment), mine in sorted(groups.items()):
             deadline = self.deadline(term, student, assignment)
             if deadline is None or now <= deadline:
                 continue
-            mine = [(k, e) for k, e in self.state.entries.items()
-                    if e["student"] == student and e["assignment"] == assignment and e["status"] not in ("refused",)]
             on_time = [(k, e) for k, e in mine if not is_late(e, deadline, self.settings.check_written_at)]
             pool = on_time or mine  # no on-time submission: the latest, under the late policy
             key = max(pool, key=lambda ke: (ke[1]["timestamp"] or "", ke[1]["seen"]))[0]
