@@ -389,3 +389,13 @@ def test_hostile_inbound_entries_are_refused_without_following_them(course, tmp_
     assert "the instructor's file" not in "".join(p.read_text() for p in kept.rglob("*") if p.is_file())
     assert lines and all("\x1b" not in line for line in lines)  # terminal codes from a name are printed escaped
     assert page(exchange, secret) == ""  # queued, not graded by scan
+
+
+def test_practice_graded_on_a_dask_cluster(course, tmp_path):
+    distributed = pytest.importorskip("distributed", reason="the Dask extra is not installed (pip install -e .[dask])")
+    exchange, lines = tmp_path / "exchange", []
+    secret = submit(exchange, "s001", notebook(course, catalogue_a1.softmax_over_axis_0), dt.datetime.now(UTC))
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        watcher = Watcher(course, exchange, COURSE_ID, [A], scheduler=cluster.scheduler_address, now=Clock(dt.datetime.now(UTC)), log=lines.append)
+        assert watcher.step()["practice"] == 1
+    assert "normalise over axis 1" in page(exchange, secret)
