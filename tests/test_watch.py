@@ -201,6 +201,25 @@ def test_killed_with_sigkill_and_started_again_it_goes_on_where_it_was(course, t
     assert "could not be graded" in page(exchange, secrets_of["s002"]) and "not valid JSON" in page(exchange, secrets_of["s002"])
     assert "normalise over axis 1" in page(exchange, secrets_of["s003"])
 
+    second = subprocess.Popen([*NNFS, "--course", str(course.root), "watch", A], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:  # a second watcher on the same course is refused while the first runs
+        import fcntl
+
+        end = time.monotonic() + 60
+        while time.monotonic() < end:  # until the first holds the lock
+            with open(course.root / "watch" / "lock", "w") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+                except BlockingIOError:
+                    break
+            time.sleep(0.2)
+        refused = subprocess.run([*NNFS, "--course", str(course.root), "watch", A, "--once"], env=env, capture_output=True, text=True, timeout=120)
+        assert refused.returncode != 0 and "another nnfs watch is running" in refused.stderr
+    finally:
+        os.killpg(second.pid, signal.SIGKILL)
+        second.wait()
     before = state_file.read_text()
     third = subprocess.run([*NNFS, "--course", str(course.root), "watch", A, "--once"], env=env, capture_output=True, text=True, timeout=300)
     assert third.returncode == 0 and "practice s0" not in third.stdout and state_file.read_text() == before

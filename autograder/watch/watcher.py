@@ -69,6 +69,7 @@ class Watcher:
         self._said: set[str] = set()
         self.folder = course.root / WATCH_DIR
         self.folder.mkdir(exist_ok=True)
+        self._lock = self._only_watcher()
         self.settings = settings.load(course)
         self.check_owner = bool(course.config().CollectApp.get("check_owner", True))
         self.state = State(self.folder / "state.json")
@@ -78,6 +79,19 @@ class Watcher:
         self.state.save()
 
     # ---------------------------------------------------------------------------- set-up
+    def _only_watcher(self):
+        """An exclusive lock on watch/lock for this process's life (the OS drops it when the process dies, kill -9
+        included): two watchers on one course would grade the same submissions twice."""
+        import fcntl
+
+        handle = open(self.folder / "lock", "w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise SystemExit(f"another nnfs watch is running on {self.course.root} (it holds {self.folder / 'lock'}): stop it first") from None
+        return handle
+
     def _practice_course(self) -> Course:
         """watch/practice/: a course of its own (source, config, gradebook), so that practice grading never
         writes the real gradebook, grading_status.json or feedback/. Its source is refreshed at start-up."""
