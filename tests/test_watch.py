@@ -418,3 +418,18 @@ def test_practice_graded_on_a_dask_cluster(course, tmp_path):
         watcher = Watcher(course, exchange, COURSE_ID, [A], scheduler=cluster.scheduler_address, now=Clock(dt.datetime.now(UTC)), log=lines.append)
         assert watcher.step()["practice"] == 1
     assert "normalise over axis 1" in page(exchange, secret)
+
+
+def test_practice_page_without_points_and_with_hostile_text_escaped():
+    """c.Watch.hide_points: the verdicts and the named mistakes stay, the points go. Text from the student's
+    code (an error's message) is escaped."""
+    result = pipeline.StudentResult("s001", A, score=7.0, max_score=10.0,
+                                    cells={"softmax_tests": (0.0, 3.0), "relu_tests": (1.0, 1.0), "integrity": (0.0, 0.0)},
+                                    mistakes=[{"cell": "softmax_tests", "id": "softmax.axis0", "message": "softmax normalises over axis 0"}])
+    visible = {"relu_tests": ["AssertionError: <script>alert(1)</script>"]}
+    hidden = feedback.practice_page(result, "2030-01-01 10:00:00 UTC", "", False, "1 of 3", visible)
+    shown = feedback.practice_page(result, "2030-01-01 10:00:00 UTC", "", True, "1 of 3", visible)
+    assert "softmax normalises over axis 0" in hidden and "mistakes found" in hidden and "integrity" not in hidden
+    assert "points" not in hidden.replace("Practice feedback", "") and "0 / 3" not in hidden
+    assert "<th>points</th>" in shown and "0 / 3" in shown and "7 / 10 points" in shown
+    assert "<script>alert" not in shown and "&lt;script&gt;alert(1)&lt;/script&gt;" in shown
