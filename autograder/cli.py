@@ -239,6 +239,9 @@ def main(argv=None) -> int:
         return p
 
     commands.add_parsers(sub, add)
+    from .watch.cli import add_parser as add_watch
+
+    add_watch(add)
     args = parser.parse_args(argv)
     audit.set_actor(args.by)
     course = Course(args.course)

@@ -177,5 +177,8 @@ def test_the_semester_in_the_guide_runs(tmp_path):
     assert "(your extension included)" in page
     feedback = list((home / "student" / A1 / "feedback").glob(f"*/{A1}.html"))
     assert len(feedback) == 1 and "(Score: 10.0 / 10.0)" in feedback[0].read_text()
+    # nnfs watch --once graded the student's submission as practice (the due date is in 2030); --status says so
+    watch_status = next(text for body, text in output.items() if "nnfs watch --status" in body)
+    assert re.search(rf"{re.escape(student)}\s+{A1}\s+1\s+1\s", watch_status), watch_status
     dask_run = next(text for body, text in output.items() if "--scheduler" in body)
     assert "10 / 10" in dask_run  # graded again, on the Dask workers, to the same score
