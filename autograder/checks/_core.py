@@ -34,7 +34,6 @@ import numpy as np
 _ndarray = np.ndarray
 _array = np.array
 _isfinite = np.isfinite
-_isnan = np.isnan
 _abs = np.abs
 _max = np.max
 _all = np.all
@@ -510,6 +509,34 @@ def mutation_note(name: str, case: Case, outcome: Outcome, arg_names: tuple[str,
     )
 
 
+def deduct_modified_input(
+    report: Report,
+    name: str,
+    cases,
+    outcomes: dict,
+    arg_names: tuple,
+    points: float = 0.5,
+    *,
+    only: tuple | None = None,
+    note: Callable | None = None,
+    mistake: str | None = None,
+) -> None:
+    """Deduct ``points`` once, for the first case whose call changed one of its arguments in place.
+
+    ``only``: the argument indices that count (a backward check's dout, not the forward pass's inputs, which the
+    forward check judges; an optimizer's w and dw, not its config, which is state). The note is ``mutation_note``'s
+    unless ``note(case, changed argument names)`` words it; the id is ``<name>.modified_input`` unless ``mistake``."""
+    for case in cases:
+        changed = tuple(i for i in outcomes[case.name].mutated if only is None or i in only)
+        if changed:
+            if note:
+                message = note(case, tuple(arg_names[i] for i in changed))
+            else:
+                message = mutation_note(name, case, Outcome(mutated=changed), arg_names)
+            report.deduct(points, message, mistake or f"{name}.modified_input")
+            return
+
+
 def isnan_any(a: np.ndarray) -> bool:
     return bool(_any(~_isfinite(a)))
 
@@ -522,6 +549,7 @@ __all__ = [
     "Report",
     "cache_write_note",
     "close",
+    "deduct_modified_input",
     "error_mistake",
     "expect_ok",
     "fmt",

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..reference import a2_backprop as ref
 from ..reference.a1_helpers import relu, softmax
-from ._core import Case, Check, Failure, close, error_mistake, expect_ok, fmt, mutation_note, ratio, shippable, to_plain
+from ._core import Case, Check, Failure, close, deduct_modified_input, error_mistake, expect_ok, fmt, ratio, shippable, to_plain
 
 POINTS = {
     "grad_wrt_wo": 2,
@@ -124,10 +124,7 @@ def _gradient_check(name, param, arg_names, make_args, wrong_forms):
                     f"{name}.relu_derivative_at_zero",
                 )
 
-        for case in cases:
-            if outcomes[case.name].mutated:
-                report.deduct(0.5, mutation_note(name, case, outcomes[case.name], arg_names), f"{name}.modified_input")
-                break
+        deduct_modified_input(report, name, cases, outcomes, arg_names)
 
     return Check(name, POINTS[name], make_cases, judge)
 
@@ -307,10 +304,10 @@ def _judge_numerical_gradient(cases, outcomes, report):
         if out.mutated:
             raise Failure("numerical_gradient leaves x perturbed: restore x[i] after evaluating f(x + eps) and f(x - eps)", "numerical_gradient.leaves_x_perturbed")
         raise Failure(f"numerical_gradient returned wrong values on '{case.name}': expected {fmt(want)}, got {fmt(got)}", "numerical_gradient.wrong_values")
-    for case in cases:
-        if outcomes[case.name].mutated:
-            report.deduct(0.5, "numerical_gradient does not leave x as it found it: restore every entry after perturbing it", "numerical_gradient.modified_input")
-            break
+    deduct_modified_input(
+        report, "numerical_gradient", cases, outcomes, ("f", "x", "eps"),
+        note=lambda case, changed: "numerical_gradient does not leave x as it found it: restore every entry after perturbing it",
+    )
 
 
 def _pair(a, b):
@@ -475,10 +472,7 @@ def _judge_scalar_forward(cases, outcomes, report):
 
 def _judge_scalar_backward(cases, outcomes, report):
     _judge_scalar("scalar_backward", ("dW", "db", "dV", "dc"), cases, outcomes)
-    for case in cases:
-        if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("scalar_backward", case, outcomes[case.name], ("x", "W", "b", "V", "c", "target")), "scalar_backward.modified_input")
-            break
+    deduct_modified_input(report, "scalar_backward", cases, outcomes, ("x", "W", "b", "V", "c", "target"))
 
 
 # ------------------------------------------------------------------------------- training
@@ -601,16 +595,13 @@ def _judge_momentum_update(cases, outcomes, report):
                 "(v = gamma * v + alpha * dw; w = w - v)",
                 "momentum_update.wrong_values",
             )
-    for case in cases:
-        changed = [("w", "dw")[i] for i in outcomes[case.name].mutated if i < 2]  # config is state: updating it is fine
-        if changed:
-            report.deduct(
-                0.5,
-                f"momentum_update changed its input {', '.join(changed)} in place (test input '{case.name}'): return a "
-                "new array (w = w - v, not w -= v) so the caller's weights only change when it assigns the result",
-                "momentum_update.modified_input",
-            )
-            break
+    deduct_modified_input(
+        report, "momentum_update", cases, outcomes, ("w", "dw", "config"), only=(0, 1),  # config is state: updating it is fine
+        note=lambda case, changed: (
+            f"momentum_update changed its input {', '.join(changed)} in place (test input '{case.name}'): return a "
+            "new array (w = w - v, not w -= v) so the caller's weights only change when it assigns the result"
+        ),
+    )
 
 
 def _train_problem():

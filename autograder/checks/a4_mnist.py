@@ -17,7 +17,7 @@ import numpy as np
 
 from ..reference import a4_mnist as ref
 from ..reference.a2_backprop import numerical_gradient
-from ._core import Case, Check, Failure, close, error_mistake, expect_ok, fmt, mutation_note, ratio, shippable, to_plain, watch_backward
+from ._core import Case, Check, Failure, close, deduct_modified_input, error_mistake, expect_ok, fmt, ratio, shippable, to_plain, watch_backward
 from .a1_helpers import _judge_relu, _relu_cases
 from .a2_backprop import _momentum_steps
 
@@ -120,10 +120,7 @@ def _activation_check(name, reference, mistakes, large_message):
         out = outcomes[_LARGE]
         if not (out.ok and isinstance(out.value, np.ndarray) and close(out.value, reference(large.args[0]), 1e-9, 1e-12)):
             report.deduct(0.5, large_message, f"{name}.wrong_for_large_inputs")
-        for case in cases:
-            if outcomes[case.name].mutated:
-                report.deduct(0.5, mutation_note(name, case, outcomes[case.name], ("x",)), f"{name}.modified_input")
-                break
+        deduct_modified_input(report, name, cases, outcomes, ("x",))
 
     return Check(name, POINTS[name], lambda: _activation_cases(4101), judge)
 
@@ -184,10 +181,7 @@ def _judge_relu_derivative(cases, outcomes, report):
             "so use x > 0, not x >= 0",
             "relu_derivative.one_at_zero",
         )
-    for case in cases:
-        if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("relu_derivative", case, outcomes[case.name], ("x",)), "relu_derivative.modified_input")
-            break
+    deduct_modified_input(report, "relu_derivative", cases, outcomes, ("x",))
 
 
 check_relu_derivative = Check("relu_derivative", POINTS["relu_derivative"], lambda: _activation_cases(4102), _judge_relu_derivative)
@@ -467,10 +461,7 @@ def _judge_mlp_forward(cases, outcomes, report):
             f"mlp_forward fails without hidden layers (params = [(W, b)], softmax regression): {no_hidden_failed}",
             "mlp_forward.fails_without_hidden_layers",
         )
-    for case in cases:
-        if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("mlp_forward", case, outcomes[case.name], ("x", "params", "activation")), "mlp_forward.modified_input")
-            break
+    deduct_modified_input(report, "mlp_forward", cases, outcomes, ("x", "params", "activation"))
 
 
 check_mlp_forward = Check("mlp_forward", POINTS["mlp_forward"], _forward_cases, _judge_mlp_forward)
@@ -563,10 +554,7 @@ def _judge_ce(cases, outcomes, report):
             "subtract each row's max before exponentiating, and take log p = z - max - log(sum(exp(z - max)))",
             "softmax_cross_entropy.wrong_for_large_logits",
         )
-    for case in cases:
-        if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("softmax_cross_entropy", case, outcomes[case.name], ("logits", "y")), "softmax_cross_entropy.modified_input")
-            break
+    deduct_modified_input(report, "softmax_cross_entropy", cases, outcomes, ("logits", "y"))
 
 
 check_softmax_cross_entropy = Check("softmax_cross_entropy", POINTS["softmax_cross_entropy"], _ce_cases, _judge_ce, _ce_convert)
@@ -694,11 +682,8 @@ def _judge_mlp_backward(cases, outcomes, report):
         report.deduct(1.0, f"mlp_backward fails without hidden layers (params = [(W, b)]): {no_hidden_failed}", "mlp_backward.fails_without_hidden_layers")
     if any(outcomes[case.name].cache_writes for case in cases):
         return  # the backward pass wrote into x or params: Check deducts for that (watch), with its own message
-    for case in cases:
-        if outcomes[case.name].mutated:
-            names = ("x", "params", "activation", "dlogits")
-            report.deduct(1.0, mutation_note("mlp_forward or mlp_backward", case, outcomes[case.name], names), "mlp_backward.modified_input")
-            break
+    names = ("x", "params", "activation", "dlogits")
+    deduct_modified_input(report, "mlp_forward or mlp_backward", cases, outcomes, names, 1.0, mistake="mlp_backward.modified_input")
 
 
 def _backward_problem(case, out):
@@ -811,16 +796,13 @@ def _judge_momentum(cases, outcomes, report):
                 "(v = momentum * v + learning_rate * dw; w = w - v)",
                 "sgd_momentum_update.wrong_values",
             )
-    for case in cases:
-        changed = [("w", "dw")[i] for i in outcomes[case.name].mutated if i < 2]  # config is state: updating it is fine
-        if changed:
-            report.deduct(
-                0.5,
-                f"sgd_momentum_update changed its input {', '.join(changed)} in place (test input '{case.name}'): "
-                "return a new array (w - v, not w -= v) so the caller's weights change only when it assigns the result",
-                "sgd_momentum_update.modified_input",
-            )
-            break
+    deduct_modified_input(
+        report, "sgd_momentum_update", cases, outcomes, ("w", "dw", "config"), only=(0, 1),  # config is state: updating it is fine
+        note=lambda case, changed: (
+            f"sgd_momentum_update changed its input {', '.join(changed)} in place (test input '{case.name}'): "
+            "return a new array (w - v, not w -= v) so the caller's weights change only when it assigns the result"
+        ),
+    )
 
 
 check_sgd_momentum_update = Check("sgd_momentum_update", POINTS["sgd_momentum_update"], _momentum_cases, _judge_momentum)

@@ -23,7 +23,7 @@ import numpy as np
 from ..reference import a5_cnn as ref
 from ..reference import a5_naive as naive
 from ..reference.a2_backprop import numerical_gradient
-from ._core import Case, Check, Failure, Outcome, error_mistake, expect_ok, fmt, mutation_note, shippable, watch_backward
+from ._core import Case, Check, Failure, deduct_modified_input, error_mistake, expect_ok, fmt, shippable, watch_backward
 
 POINTS = {
     "tf_padding": 1,
@@ -82,18 +82,6 @@ def _numeric(forward, arrays, dout):
     """Central differences of sum(forward(*arrays) * dout) with respect to each of the arrays (float64)."""
     arrays = [np.array(a, dtype=np.float64) for a in arrays]
     return [numerical_gradient(lambda _: float(np.sum(forward(*arrays) * dout)), a) for a in arrays]
-
-
-def _first_mutation(name, cases, outcomes, arg_names, report, points=0.5, only=None):
-    """Deduct once for an argument changed in place; `only`: the argument indices that count (a backward check's
-    dout, not the forward's inputs, which the forward check already judges)."""
-    for case in cases:
-        outcome = outcomes[case.name]
-        if any(only is None or i in only for i in outcome.mutated):
-            if only is not None:
-                outcome = Outcome(value=outcome.value, mutated=tuple(i for i in outcome.mutated if i in only))
-            report.deduct(points, mutation_note(name, case, outcome, arg_names), f"{name}.modified_input")
-            return
 
 
 def _returned(name, outcome, case, hint=""):
@@ -282,7 +270,7 @@ def _judge_conv2d_forward(cases, outcomes, report):
             if value.shape == got.shape and _agree(got, value):
                 raise Failure(f"conv2d_forward: {message} (test input '{case.name}')", f"conv2d_forward.{mistake}")
         raise Failure(f"conv2d_forward is wrong on '{case.name}': expected {fmt(want)}, got {fmt(got)}", "conv2d_forward.wrong_values")
-    _first_mutation("conv2d_forward", cases, outcomes, _CONV_ARGS, report)
+    deduct_modified_input(report, "conv2d_forward", cases, outcomes, _CONV_ARGS)
 
 
 @functools.lru_cache(maxsize=None)
@@ -356,7 +344,7 @@ def _judge_conv2d_backward(cases, outcomes, report):
             if _agree(dx, variant, GRAD_TOL):
                 raise Failure(f"conv2d_backward: {message} {where}", f"conv2d_backward.{mistake}")
         raise Failure(f"conv2d_backward: dx is wrong {where}: expected {fmt(want_dx)}, got {fmt(dx)}", "conv2d_backward.dx_wrong")
-    _first_mutation("conv2d_backward", cases, outcomes, ("dout", *_CONV_ARGS), report, only=(0,))
+    deduct_modified_input(report, "conv2d_backward", cases, outcomes, ("dout", *_CONV_ARGS), only=(0,))
 
 
 # --------------------------------------------------------------------------------------------- ReLU
@@ -398,7 +386,7 @@ def _judge_relu_forward(cases, outcomes, report):
                 "relu_forward.negative_values",
             )
         raise Failure(f"relu_forward is wrong on '{case.name}': max(x, 0) elementwise; expected {fmt(want)}, got {fmt(got)}", "relu_forward.wrong_values")
-    _first_mutation("relu_forward", cases, outcomes, ("x",), report)
+    deduct_modified_input(report, "relu_forward", cases, outcomes, ("x",))
 
 
 def _relu_backward_cases():
@@ -427,7 +415,7 @@ def _judge_relu_backward(cases, outcomes, report):
         if _agree(dx, dout * (dout > 0)) or _agree(dx, np.maximum(dout, 0)):
             raise Failure("relu_backward masks with the sign of dout; the mask is where the forward's input was positive", "relu_backward.mask_from_dout")
         raise Failure(f"relu_backward is wrong on '{case.name}': dx = dout where x > 0, else 0", "relu_backward.wrong_values")
-    _first_mutation("relu_backward", cases, outcomes, ("dout", "x"), report, only=(0,))
+    deduct_modified_input(report, "relu_backward", cases, outcomes, ("dout", "x"), only=(0,))
 
 
 # ------------------------------------------------------------------------------- batch normalisation
@@ -540,7 +528,7 @@ def _judge_batch_norm_forward(cases, outcomes, report):
                 "inference update": "running_changed_at_inference"}
     for key, (points, message) in deductions.items():
         report.deduct(points, f"batch_norm_forward: {message}", f"batch_norm_forward.{mistakes[key]}")
-    _first_mutation("batch_norm_forward", cases, outcomes, ("x", "running", "training", "momentum"), report)
+    deduct_modified_input(report, "batch_norm_forward", cases, outcomes, ("x", "running", "training", "momentum"))
 
 
 def _bn_backward_cases():
@@ -596,7 +584,7 @@ def _judge_batch_norm_backward(cases, outcomes, report):
         if _agree(dx, wrong_axes, GRAD_TOL):
             raise Failure(f"batch_norm_backward: {_WRONG_AXES}: the means in dx are over N, H and W too {where}", "batch_norm_backward.wrong_axes")
         raise Failure(f"batch_norm_backward is wrong {where}: expected {fmt(want)}, got {fmt(dx)}", "batch_norm_backward.wrong_values")
-    _first_mutation("batch_norm_backward", cases, outcomes, ("dout", "x", "running", "training", "momentum"), report, only=(0,))
+    deduct_modified_input(report, "batch_norm_backward", cases, outcomes, ("dout", "x", "running", "training", "momentum"), only=(0,))
 
 
 # -------------------------------------------------------------------------------------- max pooling
@@ -671,7 +659,7 @@ def _judge_max_pool_forward(cases, outcomes, report):
         if _agree(got, np.broadcast_to(want.max(axis=3, keepdims=True), want.shape)):
             raise Failure("max_pool_forward takes the maximum over the channels too: pool each channel on its own (over H and W)", "max_pool_forward.over_channels")
         raise Failure(f"max_pool_forward is wrong on '{case.name}': expected {fmt(want)}, got {fmt(got)}", "max_pool_forward.wrong_values")
-    _first_mutation("max_pool_forward", cases, outcomes, ("x", "size", "stride", "padding"), report)
+    deduct_modified_input(report, "max_pool_forward", cases, outcomes, ("x", "size", "stride", "padding"))
 
 
 def _pool_backward_cases():
@@ -748,7 +736,7 @@ def _judge_max_pool_backward(cases, outcomes, report):
             raise Failure(f"max_pool_backward: overlapping windows must ADD their gradients into dx (+=, not =) {where}", "max_pool_backward.overlaps_overwritten")
         raise Failure(f"max_pool_backward is wrong {where}: each window's dout goes to the cell holding its maximum; "
                       f"expected {fmt(want)}, got {fmt(dx)}", "max_pool_backward.wrong_values")
-    _first_mutation("max_pool_backward", cases, outcomes, ("dout", "x", "size", "stride", "padding"), report, only=(0,))
+    deduct_modified_input(report, "max_pool_backward", cases, outcomes, ("dout", "x", "size", "stride", "padding"), only=(0,))
 
 
 # ------------------------------------------------------------------------------------------ dropout
@@ -820,7 +808,7 @@ def _judge_dropout_forward(cases, outcomes, report):
                                 "rng.random(x.shape) < keep_prob: the same rng seed must give the same mask"
     for message in deductions.values():
         report.deduct(1, message, "dropout_forward.ignores_rng")
-    _first_mutation("dropout_forward", cases, outcomes, ("x",), report)
+    deduct_modified_input(report, "dropout_forward", cases, outcomes, ("x",))
 
 
 @watch_backward
@@ -861,7 +849,7 @@ def _judge_dropout_backward(cases, outcomes, report):
             raise Failure("dropout_backward returns dout unchanged: the dropped units get no gradient (dout * mask / keep_prob)", "dropout_backward.no_mask")
         raise Failure(f"dropout_backward must use the very same mask and scale as the forward pass (keep it in the cache); "
                       f"test input '{case.name}'", "dropout_backward.wrong_mask")
-    _first_mutation("dropout_backward", cases, outcomes, ("x", "keep_prob", "seed", "training", "dout"), report, only=(4,))
+    deduct_modified_input(report, "dropout_backward", cases, outcomes, ("x", "keep_prob", "seed", "training", "dout"), only=(4,))
 
 
 # -------------------------------------------------------------------------------------------- dense
@@ -902,7 +890,7 @@ def _judge_dense_forward(cases, outcomes, report):
         if w.shape[0] == w.shape[1] and _agree(got, naive.dense_forward(x, w.T, b)):
             raise Failure("dense_forward uses w transposed: out = x @ w + b with w of shape (D_in, D_out)", "dense_forward.w_transposed")
         raise Failure(f"dense_forward is wrong on '{case.name}': expected {fmt(want)}, got {fmt(got)}", "dense_forward.wrong_values")
-    _first_mutation("dense_forward", cases, outcomes, ("x", "w", "b"), report)
+    deduct_modified_input(report, "dense_forward", cases, outcomes, ("x", "w", "b"))
 
 
 def _dense_backward_cases():
@@ -945,7 +933,7 @@ def _judge_dense_backward(cases, outcomes, report):
         if dx.shape != x.shape and dx.size == x.size and _agree(dx.reshape(x.shape), want_dx, GRAD_TOL):
             raise Failure(f"dense_backward: dx has shape {dx.shape}; give it the shape of the forward's x, {x.shape} (reshape it back)", "dense_backward.dx_wrong_shape")
         raise Failure(f"dense_backward: dx is wrong: (dout @ w.T) in the shape of x {where}", "dense_backward.dx_wrong")
-    _first_mutation("dense_backward", cases, outcomes, ("dout", "x", "w", "b"), report, only=(0,))
+    deduct_modified_input(report, "dense_backward", cases, outcomes, ("dout", "x", "w", "b"), only=(0,))
 
 
 # ----------------------------------------------------------------------------------------- the loss
@@ -1013,7 +1001,7 @@ def _judge_softmax_cross_entropy(cases, outcomes, report):
         if _agree(dlogits, -want_d):
             raise Failure(f"{name}: dlogits has the wrong sign: (softmax(logits) - labels) / N", f"{name}.dlogits_wrong_sign")
         raise Failure(f"{name}: dlogits is wrong on '{case.name}': expected {fmt(want_d)}, got {fmt(dlogits)}", f"{name}.wrong_dlogits")
-    _first_mutation(name, cases, outcomes, ("logits", "labels"), report)
+    deduct_modified_input(report, name, cases, outcomes, ("logits", "labels"))
 
 
 def _l2_cases():
@@ -1040,7 +1028,7 @@ def _judge_l2_loss(cases, outcomes, report):
         if math.isclose(got, want / w.size, rel_tol=1e-9) or math.isclose(got, 2 * want / w.size, rel_tol=1e-9):
             raise Failure("l2_loss averages over the entries; it sums them: sum(w ** 2) / 2", "l2_loss.averaged")
         raise Failure(f"l2_loss is wrong on '{case.name}': expected {want:.6g}, got {got:.6g}", "l2_loss.wrong_values")
-    _first_mutation("l2_loss", cases, outcomes, ("w",), report)
+    deduct_modified_input(report, "l2_loss", cases, outcomes, ("w",))
 
 
 # --------------------------------------------------------------------------------------------- Adam
@@ -1131,11 +1119,13 @@ def _judge_adam_update(cases, outcomes, report):
             raise Failure(f"adam_update is right on the first step but wrong from step {step + 1} on '{case.name}': "
                           "m, v and t must be kept in config and passed on", "adam_update.state_not_carried")
         raise Failure(f"adam_update: after one step on '{case.name}' expected w = {fmt(forms[0][0])}, got {fmt(got[0])}", "adam_update.wrong_values")
-    for case in cases:
-        if 0 in outcomes[case.name].mutated or 1 in outcomes[case.name].mutated:
-            report.deduct(0.5, f"adam_update changed its input w or dw in place (test input '{case.name}'): return a new "
-                               "array (w = w - step, not w -= step) so the caller's weights change only when it assigns them", "adam_update.modified_input")
-            break
+    deduct_modified_input(
+        report, "adam_update", cases, outcomes, ("w", "grads", "config"), only=(0, 1),
+        note=lambda case, changed: (
+            f"adam_update changed its input w or dw in place (test input '{case.name}'): return a new "
+            "array (w = w - step, not w -= step) so the caller's weights change only when it assigns them"
+        ),
+    )
 
 
 # -------------------------------------------------------------------------------------- the network
@@ -1250,8 +1240,7 @@ def _judge_cnn_forward(cases, outcomes, report):
     elif not np.array_equal(got["dropout"], got["dropout again"]):
         report.deduct(0.5, "cnn_forward with dropout gives different logits for the same rng seed: draw the mask from "
                            "the rng argument", "cnn_forward.dropout_ignores_rng")
-    if outcomes[case.name].mutated:
-        report.deduct(0.5, mutation_note("cnn_forward", case, outcomes[case.name], ("x", "params", "state")), "cnn_forward.modified_input")
+    deduct_modified_input(report, "cnn_forward", cases, outcomes, ("x", "params", "state"))
 
 
 _PROBES = (("W_conv", 3), ("W_conv", 20), ("b_conv", 1), ("W1", 5), ("W1", 40), ("W1", 77), ("b1", 2), ("W2", 13), ("b2", 4))
@@ -1335,8 +1324,7 @@ def _judge_cnn_backward(cases, outcomes, report):
     if _scale_error(analytic, numeric) > 1e-5:
         raise Failure("cnn_backward with dropout disagrees with finite differences of your cnn_forward (same rng seed): "
                       "the backward pass must use the dropout mask of that forward pass (from the cache)", "cnn_backward.dropout_mask_not_reused")
-    if outcomes[case.name].mutated:
-        report.deduct(0.5, mutation_note("cnn_backward", case, outcomes[case.name], ("x", "params", "state", "dlogits")), "cnn_backward.modified_input")
+    deduct_modified_input(report, "cnn_backward", cases, outcomes, ("x", "params", "state", "dlogits"))
 
 
 # ------------------------------------------------------------------------------------ the training loop
