@@ -46,16 +46,41 @@ _bool_ = np.bool_
 _float64 = np.float64
 
 
-SHIPPABLE: dict[str, str] = {}  # qualname -> source of trusted helpers the verification probe may run
-
-
 def shippable(fn: Callable) -> Callable:
     """Mark a case helper (a driver, or a function handed to the student) as safe to send into the
-    verification sandbox by its source: it may use only its arguments, ``np``, ``math`` and ``functools``."""
-    if fn.__qualname__ in SHIPPABLE:
-        raise RuntimeError(f"two shippable helpers are called {fn.__qualname__}")
-    SHIPPABLE[fn.__qualname__] = textwrap.dedent(inspect.getsource(fn)).split("\n", 1)[1]  # without the decorator
+    verification sandbox by its source: it may use only its arguments, ``np``, ``math`` and ``functools``.
+    The source goes with the function (``shipped_source``); an assignment ships the helpers its own cases
+    reach (``shippable_helpers``), so names need be unique only within one assignment."""
+    fn.shipped_source = textwrap.dedent(inspect.getsource(fn)).split("\n", 1)[1]  # without the decorator
     return fn
+
+
+def shippable_helpers(checks: dict) -> dict[str, str]:
+    """{qualname: source} of the shippable helpers the cases of these checks (one assignment's ``CHECKS``) use:
+    their drivers and the functions among their arguments (also inside lists, tuples, dicts and partials)."""
+    found: dict[str, str] = {}
+
+    def collect(obj, depth=0):
+        if depth > 6:
+            return
+        if type(obj) is functools.partial:
+            collect(obj.func, depth + 1)
+            collect(obj.keywords, depth + 1)
+        elif type(obj) in (list, tuple):
+            for item in obj:
+                collect(item, depth + 1)
+        elif type(obj) is dict:
+            for item in obj.values():
+                collect(item, depth + 1)
+        elif callable(obj) and isinstance(getattr(obj, "shipped_source", None), str):
+            if found.setdefault(obj.__qualname__, obj.shipped_source) != obj.shipped_source:
+                raise RuntimeError(f"two shippable helpers are called {obj.__qualname__}")
+
+    for check in checks.values():
+        for case in check.cases():
+            collect(case.call)
+            collect(case.args)
+    return found
 
 
 def _watch_pair(forward, backward):
@@ -106,8 +131,6 @@ def watch_backward(driver: Callable) -> Callable:
     value is ``{"$watched": what the driver returned, "$changed": paths}``, which ``Check`` (with ``watch`` set)
     unpacks into ``Outcome.value`` and ``Outcome.cache_writes``."""
     name = driver.__qualname__
-    if name in SHIPPABLE:
-        raise RuntimeError(f"two shippable helpers are called {name}")
     inner = f"_{name}_unwatched"
     body = textwrap.dedent(inspect.getsource(driver)).split("\n", 1)[1]  # without the decorator
     if not body.startswith(f"def {name}("):
@@ -123,7 +146,7 @@ def watch_backward(driver: Callable) -> Callable:
     )
     namespace: dict = {}
     exec(source, {"np": np, "math": math, "functools": functools}, namespace)  # as the probe does
-    SHIPPABLE[name] = source
+    namespace[name].shipped_source = source
     return namespace[name]
 
 
@@ -559,6 +582,8 @@ __all__ = [
     "ratio",
     "run_case",
     "run_cases",
+    "shippable",
+    "shippable_helpers",
     "to_plain",
     "watch_backward",
 ]
