@@ -17,6 +17,7 @@ import numpy as np
 from ..reference import a2_backprop as ref
 from ..reference.a1_helpers import relu, softmax
 from ._core import Case, Check, Failure, close, deduct_modified_input, error_mistake, expect_ok, fmt, ratio, shippable, to_plain
+from ._momentum import MomentumWords, momentum_judge, momentum_steps
 
 POINTS = {
     "grad_wrt_wo": 2,
@@ -539,16 +540,6 @@ def _judge_init_params(cases, outcomes, report):
                     raise Failure(f"init_params: {k} has mean {mean:.3g}; the weights are drawn with mean 0", "init_params.nonzero_mean")
 
 
-@shippable
-def _momentum_steps(fn, w, grads, config):
-    """Call the student's update once per gradient, passing the config along; return every w."""
-    ws = []
-    for dw in grads:
-        w, config = fn(w, dw, config)
-        ws.append(w.copy() if type(w) is np.ndarray else w)
-    return tuple(ws)
-
-
 def _momentum_cases():
     rng = np.random.default_rng(812)
 
@@ -556,52 +547,26 @@ def _momentum_cases():
         return tuple(rng.normal(size=shape) for _ in range(n))
 
     return [
-        Case("weights 3x4, alpha 0.1, gamma 0.9", (rng.normal(size=(3, 4)), grads((3, 4)), {"learning_rate": 0.1, "momentum": 0.9}), call=_momentum_steps),
-        Case("bias (5,), alpha 0.01, gamma 0.99", (rng.normal(size=5), grads(5), {"learning_rate": 0.01, "momentum": 0.99}), call=_momentum_steps),
-        Case("gamma 0 (plain gradient descent)", (rng.normal(size=(2, 2)), grads((2, 2)), {"learning_rate": 0.5, "momentum": 0.0}), call=_momentum_steps),
+        Case("weights 3x4, alpha 0.1, gamma 0.9", (rng.normal(size=(3, 4)), grads((3, 4)), {"learning_rate": 0.1, "momentum": 0.9}), call=momentum_steps),
+        Case("bias (5,), alpha 0.01, gamma 0.99", (rng.normal(size=5), grads(5), {"learning_rate": 0.01, "momentum": 0.99}), call=momentum_steps),
+        Case("gamma 0 (plain gradient descent)", (rng.normal(size=(2, 2)), grads((2, 2)), {"learning_rate": 0.5, "momentum": 0.0}), call=momentum_steps),
     ]
 
 
-def _judge_momentum_update(cases, outcomes, report):
-    for case in cases:
-        out = outcomes[case.name]
-        expect_ok("momentum_update", out, case, returns=tuple)
-        w, grads, config = case.args
-        want = _momentum_steps(ref.momentum_update, w, grads, dict(config))
-        got = out.value
-        for step, (g, e) in enumerate(zip(got, want)):
-            if g.shape != e.shape:
-                raise Failure(f"momentum_update returned w of shape {g.shape} at step {step + 1}; expected {e.shape}", "momentum_update.wrong_shape")
-            if close(g, e, 1e-9, 1e-12):
-                continue
-            alpha, gamma = config["learning_rate"], config["momentum"]
-            plain = w.copy()
-            for dw in grads[: step + 1]:
-                plain = plain - alpha * dw
-            if close(g, plain, 1e-9, 1e-12) and gamma > 0:
-                raise Failure(
-                    "momentum_update moves w by alpha * dw only: the velocity is ignored or not carried to the next "
-                    "call. Use v = gamma * v + alpha * dw, keep v in config['velocity'] and return that config",
-                    "momentum_update.no_velocity",
-                )
-            if step > 0:
-                raise Failure(
-                    f"momentum_update is right on the first step but wrong from step {step + 1} ('{case.name}'): "
-                    "keep the velocity in config['velocity'] and return that config so the next call uses it",
-                    "momentum_update.velocity_not_carried",
-                )
-            raise Failure(
-                f"momentum_update: after one step on '{case.name}' expected w = {fmt(e)}, got {fmt(g)} "
-                "(v = gamma * v + alpha * dw; w = w - v)",
-                "momentum_update.wrong_values",
-            )
-    deduct_modified_input(
-        report, "momentum_update", cases, outcomes, ("w", "dw", "config"), only=(0, 1),  # config is state: updating it is fine
-        note=lambda case, changed: (
-            f"momentum_update changed its input {', '.join(changed)} in place (test input '{case.name}'): return a "
-            "new array (w = w - v, not w -= v) so the caller's weights only change when it assigns the result"
+_judge_momentum_update = momentum_judge(
+    "momentum_update",
+    ref.momentum_update,
+    lambda w: (1e-9, 1e-12),
+    MomentumWords(
+        rule="v = gamma * v + alpha * dw; w = w - v",
+        carry="keep the velocity in config['velocity'] and return that config so the next call uses it",
+        no_velocity=(
+            "momentum_update moves w by alpha * dw only: the velocity is ignored or not carried to the next "
+            "call. Use v = gamma * v + alpha * dw, keep v in config['velocity'] and return that config"
         ),
-    )
+        new_array="return a new array (w = w - v, not w -= v) so the caller's weights only change when it assigns the result",
+    ),
+)
 
 
 def _train_problem():

@@ -18,8 +18,8 @@ import numpy as np
 from ..reference import a4_mnist as ref
 from ..reference.a2_backprop import numerical_gradient
 from ._core import Case, Check, Failure, close, deduct_modified_input, error_mistake, expect_ok, fmt, ratio, shippable, to_plain, watch_backward
-from .a1_helpers import _judge_relu, _relu_cases
-from .a2_backprop import _momentum_steps
+from ._momentum import MomentumWords, momentum_judge, momentum_steps
+from .a1_helpers import check_relu as a1_check_relu
 
 POINTS = {
     "tanh": 1,
@@ -149,7 +149,7 @@ check_tanh_derivative = _activation_check(
     "tanh_derivative returns nan/inf or wrong values for large |x| (e.g. x = 1000, where it is 0): compute it from "
     "np.tanh (1 - np.tanh(x)**2), not from exponentials that overflow",
 )
-check_relu = Check("relu", POINTS["relu"], _relu_cases, _judge_relu)  # the same function and check as a1
+check_relu = Check("relu", POINTS["relu"], a1_check_relu.make_cases, a1_check_relu.judge)  # the same function and check as a1
 
 
 def _judge_relu_derivative(cases, outcomes, report):
@@ -752,7 +752,7 @@ def _momentum_cases():
         return tuple(rng.normal(size=shape).astype(dtype) for _ in range(n))
 
     def case(name, w, dw, lr, momentum):
-        return Case(name, (w, dw, {"learning_rate": lr, "momentum": momentum}), call=_momentum_steps)
+        return Case(name, (w, dw, {"learning_rate": lr, "momentum": momentum}), call=momentum_steps)
 
     return [
         case("weights 3x4, lr 0.1, momentum 0.9", rng.normal(size=(3, 4)), grads((3, 4)), 0.1, 0.9),
@@ -762,47 +762,21 @@ def _momentum_cases():
     ]
 
 
-def _judge_momentum(cases, outcomes, report):
-    for case in cases:
-        out = outcomes[case.name]
-        expect_ok("sgd_momentum_update", out, case, returns=tuple)
-        w, grads, config = case.args
-        want = _momentum_steps(ref.sgd_momentum_update, w, grads, dict(config))
-        lr, momentum = config["learning_rate"], config["momentum"]
-        rtol, atol = _tolerance(w)
-        for step, (g, e) in enumerate(zip(out.value, want)):
-            if g.shape != e.shape:
-                raise Failure(f"sgd_momentum_update returned w of shape {g.shape} at step {step + 1}; expected {e.shape}", "sgd_momentum_update.wrong_shape")
-            if close(g, e, rtol, atol):
-                continue
-            plain = w.astype(np.float64) - lr * np.sum(grads[: step + 1], axis=0)
-            uphill = _momentum_steps(lambda p, d, c: ref.sgd_momentum_update(p, -d, c), w, grads, dict(config))
-            if close(g, uphill[step], rtol, atol):
-                raise Failure("sgd_momentum_update goes uphill: v = momentum * v + learning_rate * dw, then w = w - v", "sgd_momentum_update.uphill")
-            if momentum > 0 and close(g, plain, rtol, atol):
-                raise Failure(
-                    "sgd_momentum_update moves w by learning_rate * dw only: the velocity is ignored or not carried to "
-                    "the next call. Keep v in config['velocity'] and return that config",
-                    "sgd_momentum_update.no_velocity",
-                )
-            if step > 0:
-                raise Failure(
-                    f"sgd_momentum_update is right on the first step but wrong from step {step + 1} ('{case.name}'): "
-                    "v = momentum * v + learning_rate * dw must use the velocity the previous call returned in config",
-                    "sgd_momentum_update.velocity_not_carried",
-                )
-            raise Failure(
-                f"sgd_momentum_update: after one step on '{case.name}' expected w = {fmt(e)}, got {fmt(g)} "
-                "(v = momentum * v + learning_rate * dw; w = w - v)",
-                "sgd_momentum_update.wrong_values",
-            )
-    deduct_modified_input(
-        report, "sgd_momentum_update", cases, outcomes, ("w", "dw", "config"), only=(0, 1),  # config is state: updating it is fine
-        note=lambda case, changed: (
-            f"sgd_momentum_update changed its input {', '.join(changed)} in place (test input '{case.name}'): "
-            "return a new array (w - v, not w -= v) so the caller's weights change only when it assigns the result"
+_judge_momentum = momentum_judge(
+    "sgd_momentum_update",
+    ref.sgd_momentum_update,
+    _tolerance,
+    MomentumWords(
+        rule="v = momentum * v + learning_rate * dw; w = w - v",
+        carry="v = momentum * v + learning_rate * dw must use the velocity the previous call returned in config",
+        no_velocity=(
+            "sgd_momentum_update moves w by learning_rate * dw only: the velocity is ignored or not carried to "
+            "the next call. Keep v in config['velocity'] and return that config"
         ),
-    )
+        new_array="return a new array (w - v, not w -= v) so the caller's weights change only when it assigns the result",
+        uphill="sgd_momentum_update goes uphill: v = momentum * v + learning_rate * dw, then w = w - v",
+    ),
+)
 
 
 check_sgd_momentum_update = Check("sgd_momentum_update", POINTS["sgd_momentum_update"], _momentum_cases, _judge_momentum)
