@@ -294,6 +294,35 @@ def to_plain(obj, depth: int = 0) -> tuple:
     return _convert_leaf(obj)
 
 
+def numbers(series, flatten: bool = False):
+    """A 1-D float array from a list or tuple of Python or numpy numbers (or one-entry numeric arrays), or from a
+    1-D numeric array (of any shape when ``flatten``), else None: a training history's per-epoch series."""
+    if type(series) is _ndarray and series.dtype.kind in "fiu" and (flatten or series.ndim == 1):
+        return _array(series, dtype=_float64).ravel()
+    if type(series) not in (list, tuple):
+        return None
+    out = []
+    for v in series:
+        if type(v) in (int, float) or isinstance(v, (_floating, _integer)) and type(v).__module__ == "numpy":
+            out.append(float(v))
+        elif type(v) is _ndarray and v.size == 1 and v.dtype.kind in "fiu":
+            out.append(float(v.reshape(())))
+        else:
+            return None
+    return _array(out, dtype=_float64)
+
+
+def dict_pair(result, pair: str, first: str) -> tuple:
+    """A train function's (dict of arrays, something) pair as (plain dict, something, None), else (None, None, error).
+    ``pair`` names the pair in the message, e.g. "(params, history)"; ``first`` the dict, e.g. "params that are"."""
+    if type(result) is not tuple or len(result) != 2:
+        return None, None, f"returned something other than a {pair} pair"
+    value, _, error = to_plain(result[0])
+    if error or type(value) is not dict:
+        return None, None, f"returned {first} not a dict of arrays ({error or type(result[0]).__name__})"
+    return value, result[1], None
+
+
 def _copy(arg):
     """A private copy of an argument, so the student's function cannot change the case's data."""
     if isinstance(arg, _ndarray):
@@ -573,11 +602,13 @@ __all__ = [
     "cache_write_note",
     "close",
     "deduct_modified_input",
+    "dict_pair",
     "error_mistake",
     "expect_ok",
     "fmt",
     "isnan_any",
     "mutation_note",
+    "numbers",
     "quiet",
     "ratio",
     "run_case",

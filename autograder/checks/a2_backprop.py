@@ -16,7 +16,7 @@ import numpy as np
 
 from ..reference import a2_backprop as ref
 from ..reference.a1_helpers import relu, softmax
-from ._core import Case, Check, Failure, close, deduct_modified_input, error_mistake, expect_ok, fmt, ratio, shippable, to_plain
+from ._core import Case, Check, Failure, close, deduct_modified_input, dict_pair, error_mistake, expect_ok, fmt, numbers, ratio, shippable
 from ._momentum import MomentumWords, momentum_judge, momentum_steps
 
 POINTS = {
@@ -588,38 +588,18 @@ def _call_train(fn, x, t, x_val, t_val, settings):
 
 
 def _train_convert(result):
-    if type(result) is not tuple or len(result) != 2:
-        return None, False, "returned something other than a (params, history) pair"
-    params, history = result
-    value, _, error = to_plain(params)
-    if error or type(value) is not dict:
-        return None, False, f"returned params that are not a dict of arrays ({error or type(params).__name__})"
+    value, history, error = dict_pair(result, "(params, history)", "params that are")
+    if error:
+        return None, False, error
     if type(history) is not dict:
         return None, False, f"returned a history of type {type(history).__name__}; expected a dict of per-epoch lists"
     curves = {}
     for key, series in history.items():
-        values = _numbers(series)
+        values = numbers(series, flatten=True)
         if type(key) is not str or values is None:
             return None, False, f"history['{key}'] is not a list of numbers"
         curves[f"history:{key}"] = values
     return {**value, **curves}, False, None
-
-
-def _numbers(series):
-    """A 1-D float array from a list/array of Python or numpy numbers, or None."""
-    if type(series) is np.ndarray and series.dtype.kind in "fiu":
-        return np.array(series, dtype=np.float64).ravel()
-    if type(series) not in (list, tuple):
-        return None
-    out = []
-    for v in series:
-        if type(v) in (int, float) or isinstance(v, (np.floating, np.integer)) and type(v).__module__ == "numpy":
-            out.append(float(v))
-        elif type(v) is np.ndarray and v.size == 1 and v.dtype.kind in "fiu":
-            out.append(float(v.reshape(())))
-        else:
-            return None
-    return np.array(out, dtype=np.float64)
 
 
 def _train_cases():

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..reference import a3_moons as ref
 from ..reference.a2_backprop import numerical_gradient
-from ._core import Case, Check, Failure, close, deduct_modified_input, expect_ok, fmt, ratio, shippable, to_plain
+from ._core import Case, Check, Failure, close, deduct_modified_input, dict_pair, expect_ok, fmt, ratio, shippable
 
 POINTS = {"sigmoid": 1, "init_weights": 1, "forward": 2, "backward": 4, "gradient_step": 1, "train": 2}
 KEYS = ref.KEYS
@@ -296,12 +296,9 @@ def _train_call(fn, model, x, target, lr, steps):
 
 
 def _train_convert(result):
-    if type(result) is not tuple or len(result) != 2:
-        return None, False, "returned something other than a (model, losses) pair"
-    model, losses = result
-    value, _, error = to_plain(model)
-    if error or type(value) is not dict:
-        return None, False, f"returned a model that is not a dict of arrays ({error or type(model).__name__})"
+    value, losses, error = dict_pair(result, "(model, losses)", "a model that is")
+    if error:
+        return None, False, error
     try:
         curve = np.array([float(v) for v in losses], dtype=np.float64)
     except (TypeError, ValueError):

@@ -17,7 +17,9 @@ import numpy as np
 
 from ..reference import a4_mnist as ref
 from ..reference.a2_backprop import numerical_gradient
-from ._core import Case, Check, Failure, close, deduct_modified_input, error_mistake, expect_ok, fmt, ratio, shippable, to_plain, watch_backward
+from ._core import (
+    Case, Check, Failure, close, deduct_modified_input, error_mistake, expect_ok, fmt, numbers, ratio, shippable, to_plain, watch_backward,
+)
 from ._momentum import MomentumWords, momentum_judge, momentum_steps
 from .a1_helpers import check_relu as a1_check_relu
 
@@ -916,23 +918,6 @@ def _train_on_mnist(fn, pixels, labels, val_pixels, val_labels, settings, twice)
 _HISTORY_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr")
 
 
-def _numbers(series):
-    """A 1-D float array from a list of Python or numpy numbers (or a 1-D numeric array), else None."""
-    if type(series) is np.ndarray and series.dtype.kind in "fiu" and series.ndim == 1:
-        return np.array(series, dtype=np.float64)
-    if type(series) not in (list, tuple):
-        return None
-    out = []
-    for v in series:
-        if type(v) in (int, float) or isinstance(v, (np.floating, np.integer)) and type(v).__module__ == "numpy":
-            out.append(float(v))
-        elif type(v) is np.ndarray and v.size == 1 and v.dtype.kind in "fiu":
-            out.append(float(v.reshape(())))
-        else:
-            return None
-    return np.array(out, dtype=np.float64)
-
-
 def _history(history, label):
     if type(history) is not dict:
         return None, f"returned a {label} of type {type(history).__name__}; expected a dict of per-epoch lists"
@@ -940,7 +925,7 @@ def _history(history, label):
     for key in _HISTORY_KEYS:
         if key not in history:
             return None, f"returned a {label} without '{key}' (it needs {', '.join(_HISTORY_KEYS)})"
-        values = _numbers(history[key])
+        values = numbers(history[key])
         if values is None:
             return None, f"returned {label}['{key}'] that is not a list of numbers"
         curves[key] = values
