@@ -11,6 +11,27 @@ A check is split in two so the same judgement can run in or out of the student's
 ``Check.__call__`` does both and is what a hidden-test cell calls: it prints what was deducted and
 returns a plain Python ``float`` in [0, points] (nbgrader reads the cell's last expression as partial
 credit; a numpy scalar would score full marks and a value above the points would fail the notebook).
+
+Drivers. A case's ``call`` is a trusted driver that calls the student's functions several times (an optimizer
+over steps, a forward pass then a backward pass on its cache). Marked ``@shippable`` (or made by
+``watch_backward``), its source is also what the verification stand-in runs in the student's kernel, so it uses
+only its arguments, ``np``, ``math`` and ``functools``. An assignment ships the helpers its own cases reach
+(``shippable_helpers``): their names need be unique within one assignment only. Errors, one convention:
+
+* whatever the student's code raises, the driver lets through: ``run_case`` (or the stand-in) records
+  ``raised <Type>: <message>`` as the outcome's error, and ``expect_ok``/``driver_value`` name it;
+* when the student's function returns something the driver cannot go on with (not the pair it must return),
+  the driver does not raise: it returns ``{"returned a list instead of the pair (out, cache)": np.zeros(0)}``,
+  one key saying what came back (``"its forward pass returned ..."`` for the forward pass of a backward
+  check), and the judge reads its value with ``driver_value``: ``<name>.wrong_return`` and that text;
+* a driver that can hand the unusable value on as it is does that instead (a2's and a3's init drivers return
+  the first value when it is not a dict), and the converter or ``expect_ok`` names its type.
+
+a4's ``_logits_of`` and ``_backward_with_own_forward`` predate this and raise ``TypeError`` for a forward pass
+that returns no (logits, cache) pair; their messages and ids (``mlp_forward.not_a_pair``) are kept as they are.
+
+Deductions every check makes the same way live here too: ``deduct_modified_input`` (an argument changed in place,
+``<function>.modified_input``) and, for ``Check.watch``, a backward pass writing into the forward pass's arrays.
 """
 
 from __future__ import annotations
@@ -552,6 +573,21 @@ def expect_ok(name: str, outcome: Outcome, case: Case, returns: type = np.ndarra
         raise Failure(f"{name} returned a {type(outcome.value).__name__} on test input '{case.name}'; expected {wanted}", f"{name}.wrong_type")
 
 
+def driver_value(name: str, outcome: Outcome, case: Case, hint: str = "") -> object:
+    """The plain value of a driver's call, or the Failure its outcome stands for (see "Drivers" above): the call
+    raised (``hint`` follows that message), or the driver returned its ``{"returned ...": ...}`` note
+    (``<name>.wrong_return``) or ``{"its forward pass returned ...": ...}`` (``<name>.forward_wrong_return``)."""
+    if not outcome.ok:
+        raise Failure(f"{name} {outcome.error} (on test input '{case.name}'){hint}", error_mistake(name, outcome.error))
+    if isinstance(outcome.value, dict):
+        for key in outcome.value:
+            if key.startswith("returned "):
+                raise Failure(f"{name} {key} (on test input '{case.name}')", f"{name}.wrong_return")
+            if key.startswith("its forward pass returned "):
+                raise Failure(f"{name}: {key} (on test input '{case.name}')", f"{name}.forward_wrong_return")
+    return outcome.value
+
+
 def mutation_note(name: str, case: Case, outcome: Outcome, arg_names: tuple[str, ...]) -> str:
     which = ", ".join(arg_names[i] for i in outcome.mutated)
     return (
@@ -603,6 +639,7 @@ __all__ = [
     "close",
     "deduct_modified_input",
     "dict_pair",
+    "driver_value",
     "error_mistake",
     "expect_ok",
     "fmt",

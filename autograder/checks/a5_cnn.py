@@ -23,7 +23,7 @@ import numpy as np
 from ..reference import a5_cnn as ref
 from ..reference import a5_naive as naive
 from ..reference.a2_backprop import numerical_gradient
-from ._core import Case, Check, Failure, deduct_modified_input, error_mistake, expect_ok, fmt, shippable, watch_backward
+from ._core import Case, Check, Failure, deduct_modified_input, driver_value, expect_ok, fmt, shippable, watch_backward
 
 POINTS = {
     "tf_padding": 1,
@@ -84,22 +84,9 @@ def _numeric(forward, arrays, dout):
     return [numerical_gradient(lambda _: float(np.sum(forward(*arrays) * dout)), a) for a in arrays]
 
 
-def _returned(name, outcome, case, hint=""):
-    """The plain value of a driver's call. Drivers return {"returned ...": []} when the student's function
-    returned something other than the tuple it must return, and the key says what. `hint` follows an error."""
-    if not outcome.ok:
-        raise Failure(f"{name} {outcome.error} (on test input '{case.name}'){hint}", error_mistake(name, outcome.error))
-    if isinstance(outcome.value, dict):
-        for key in outcome.value:
-            if key.startswith("returned "):
-                raise Failure(f"{name} {key} (on test input '{case.name}')", f"{name}.wrong_return")
-            if key.startswith("its forward pass returned "):
-                raise Failure(f"{name}: {key} (on test input '{case.name}')", f"{name}.forward_wrong_return")
-    return outcome.value
-
-
 # Drivers: trusted code sent into the verification sandbox by its source; only their arguments, np, math and
-# functools are available there, so each is self-contained.
+# functools are available there, so each is self-contained. What they return when the student's function returns
+# something they cannot use: see "Drivers" in _core's docstring (driver_value reads it).
 
 
 @shippable
@@ -151,7 +138,7 @@ def _padding_cases():
 
 def _judge_tf_padding(cases, outcomes, report):
     case = cases[0]
-    got = _returned("tf_padding", outcomes[case.name], case)
+    got = driver_value("tf_padding", outcomes[case.name], case)
     rows = case.args[0]
     for row, values in zip(rows, got):
         size, k, stride, padding = row
@@ -259,7 +246,7 @@ def _conv_forward_cases():
 
 def _judge_conv2d_forward(cases, outcomes, report):
     for case in cases:
-        got = _returned("conv2d_forward", outcomes[case.name], case, _CONV_HINT)
+        got = driver_value("conv2d_forward", outcomes[case.name], case, _CONV_HINT)
         x, w, b, stride, padding = case.args
         want = naive.conv2d_forward(x, w, b, stride, padding)[0]
         if _agree(got, want):
@@ -303,7 +290,7 @@ def _conv_dx_variants(x, w, b, stride, padding, dout):
 
 def _judge_conv2d_backward(cases, outcomes, report):
     for case in cases:
-        value = _returned("conv2d_backward", outcomes[case.name], case, _CONV_HINT)
+        value = driver_value("conv2d_backward", outcomes[case.name], case, _CONV_HINT)
         dout, x, w, b, stride, padding = case.args
         if not isinstance(value, tuple) or len(value) != 4:
             raise Failure(f"conv2d_backward must return three gradients (dx, dw, db); got {len(value) - 1} on '{case.name}'", "conv2d_backward.wrong_return")
@@ -372,7 +359,7 @@ def _relu_forward_cases():
 
 def _judge_relu_forward(cases, outcomes, report):
     for case in cases:
-        got = _returned("relu_forward", outcomes[case.name], case)
+        got = driver_value("relu_forward", outcomes[case.name], case)
         (x,) = case.args
         want = np.maximum(x, 0)
         if _agree(got, want):
@@ -395,7 +382,7 @@ def _relu_backward_cases():
 
 def _judge_relu_backward(cases, outcomes, report):
     for case in cases:
-        value = _returned("relu_backward", outcomes[case.name], case)
+        value = driver_value("relu_backward", outcomes[case.name], case)
         dout, x = case.args
         if not isinstance(value, tuple) or len(value) != 2:
             raise Failure(f"relu_backward must return one array, dx; got {len(value) - 1} values", "relu_backward.wrong_return")
@@ -484,7 +471,7 @@ def _bn_variants(x):
 def _judge_batch_norm_forward(cases, outcomes, report):
     deductions = {}
     for case in cases:
-        got = _returned("batch_norm_forward", outcomes[case.name], case)
+        got = driver_value("batch_norm_forward", outcomes[case.name], case)
         x, running, training = case.args[:3]
         momentum = case.args[3] if len(case.args) > 3 else ref.BN_MOMENTUM
         y, new_mean, new_var = got
@@ -544,7 +531,7 @@ def _bn_expected(name):
 
 def _judge_batch_norm_backward(cases, outcomes, report):
     for case in cases:
-        value = _returned("batch_norm_backward", outcomes[case.name], case)
+        value = driver_value("batch_norm_backward", outcomes[case.name], case)
         dout, x, running, training = case.args[:4]
         if not isinstance(value, tuple) or len(value) != 2:
             raise Failure(f"batch_norm_backward must return one array, dx; got {len(value) - 1} values", "batch_norm_backward.wrong_return")
@@ -646,7 +633,7 @@ def _pool_forward_cases():
 
 def _judge_max_pool_forward(cases, outcomes, report):
     for case in cases:
-        got = _returned("max_pool_forward", outcomes[case.name], case)
+        got = driver_value("max_pool_forward", outcomes[case.name], case)
         x, size, stride, padding = case.args
         want = naive.max_pool_forward(x, size, stride, padding)[0]
         if _agree(got, want):
@@ -709,7 +696,7 @@ def _pool_overwriting(x, size, stride, padding, dout):
 
 def _judge_max_pool_backward(cases, outcomes, report):
     for case in cases:
-        value = _returned("max_pool_backward", outcomes[case.name], case)
+        value = driver_value("max_pool_backward", outcomes[case.name], case)
         dout, x, size, stride, padding = case.args
         if not isinstance(value, tuple) or len(value) != 2:
             raise Failure(f"max_pool_backward must return one array, dx; got {len(value) - 1} values", "max_pool_backward.wrong_return")
@@ -776,7 +763,7 @@ _KEEP_NOTE = "keep_prob is the probability of KEEPING a unit (TF1's argument; TF
 def _judge_dropout_forward(cases, outcomes, report):
     deductions = {}
     for case in cases:
-        got = _returned("dropout_forward", outcomes[case.name], case)
+        got = driver_value("dropout_forward", outcomes[case.name], case)
         x, keep_prob, _, training = case.args
         first, same_seed, other_seed = got
         if first.shape != x.shape:
@@ -830,7 +817,7 @@ def _dropout_backward_cases():
 
 def _judge_dropout_backward(cases, outcomes, report):
     for case in cases:
-        value = _returned("dropout_backward", outcomes[case.name], case)
+        value = driver_value("dropout_backward", outcomes[case.name], case)
         x, keep_prob, _, training, dout = case.args
         out, dx = value
         valid = out.shape == x.shape and (
@@ -874,7 +861,7 @@ def _dense_forward_cases():
 
 def _judge_dense_forward(cases, outcomes, report):
     for case in cases:
-        got = _returned("dense_forward", outcomes[case.name], case)
+        got = driver_value("dense_forward", outcomes[case.name], case)
         x, w, b = case.args
         want = naive.dense_forward(x, w, b)
         if _agree(got, want):
@@ -905,7 +892,7 @@ def _dense_expected(name):
 
 def _judge_dense_backward(cases, outcomes, report):
     for case in cases:
-        value = _returned("dense_backward", outcomes[case.name], case)
+        value = driver_value("dense_backward", outcomes[case.name], case)
         dout, x, w, b = case.args
         if not isinstance(value, tuple) or len(value) != 4:
             raise Failure(f"dense_backward must return three gradients (dx, dw, db); got {len(value) - 1}", "dense_backward.wrong_return")
@@ -1103,7 +1090,7 @@ def _adam_cases():
 
 def _judge_adam_update(cases, outcomes, report):
     for case in cases:
-        got = _returned("adam_update", outcomes[case.name], case)
+        got = driver_value("adam_update", outcomes[case.name], case)
         w, grads, config = case.args
         h = {**_ADAM_DEFAULTS, **config}
         forms = [naive.adam_steps(w, grads, h["learning_rate"], h["beta1"], h["beta2"], h["epsilon"], form) for form in ("tf", "paper")]
@@ -1206,7 +1193,7 @@ def _cnn_forward_cases():
 
 def _judge_cnn_forward(cases, outcomes, report):
     case = cases[0]
-    got = _returned("cnn_forward", outcomes[case.name], case, _NET_HINT)
+    got = driver_value("cnn_forward", outcomes[case.name], case, _NET_HINT)
     x, params, state, keep_prob, _ = case.args
     want_inf, _, _ = _naive_network(x, params, state, False)
     want_train, mean, var = _naive_network(x, params, state, True)
@@ -1300,7 +1287,7 @@ def _network_gradients():
 
 def _judge_cnn_backward(cases, outcomes, report):
     case = cases[0]
-    got = _returned("cnn_backward", outcomes[case.name], case, _NET_HINT)
+    got = driver_value("cnn_backward", outcomes[case.name], case, _NET_HINT)
     x, params, state, dlogits, *_ = case.args
     if not _agree(got["logits"], _naive_network(x, params, state, True)[0]):
         raise Failure("cnn_backward is checked with the cache of your cnn_forward, which gives wrong logits: fix cnn_forward first", "cnn_backward.forward_wrong")
@@ -1416,7 +1403,7 @@ def _reference_epoch(x, labels, params, state, learning_rate, settings, l2=True,
 
 def _judge_train_epoch(cases, outcomes, report):
     for case in cases:
-        got = _returned("train_epoch", outcomes[case.name], case)
+        got = driver_value("train_epoch", outcomes[case.name], case)
         x, labels, params, state, learning_rate, _, settings, epochs = case.args
         keys = sorted(k.removeprefix("param ") for k in got if k.startswith("param "))
         if keys != sorted(params):
