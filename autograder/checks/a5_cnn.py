@@ -90,7 +90,7 @@ def _numeric(forward, arrays, dout):
 
 
 @shippable
-def _a5_forward_out(fn, *args):
+def _forward_output(fn, *args):
     """The output of a forward pass that must return (out, cache)."""
     result = fn(*args)
     if type(result) is not tuple or len(result) != 2:
@@ -99,7 +99,7 @@ def _a5_forward_out(fn, *args):
 
 
 @watch_backward
-def _a5_backward(fns, dout, *args):
+def _forward_then_backward(fns, dout, *args):
     """(out, gradients...) of a forward/backward pair: the backward pass gets the cache its forward pass made."""
     forward, backward = fns
     result = forward(*args)
@@ -121,7 +121,7 @@ _PADDING_ROWS = [
 
 
 @shippable
-def _a5_padding_table(fn, rows):
+def _padding_table(fn, rows):
     """One row (out, before, after) per (size, k, stride, padding)."""
     table = []
     for row in rows:
@@ -133,7 +133,7 @@ def _a5_padding_table(fn, rows):
 
 
 def _padding_cases():
-    return [Case("TF's rule on 15 sizes", ([list(r) for r in _PADDING_ROWS],), call=_a5_padding_table)]
+    return [Case("TF's rule on 15 sizes", ([list(r) for r in _PADDING_ROWS],), call=_padding_table)]
 
 
 def _judge_tf_padding(cases, outcomes, report):
@@ -241,7 +241,7 @@ _CONV_HINT = ": x is NHWC (N, H, W, C_in), w is HWIO (KH, KW, C_in, C_out), b is
 
 
 def _conv_forward_cases():
-    return [Case(name, args, call=_a5_forward_out) for name, (args, _) in _conv_problems().items()]
+    return [Case(name, args, call=_forward_output) for name, (args, _) in _conv_problems().items()]
 
 
 def _judge_conv2d_forward(cases, outcomes, report):
@@ -268,7 +268,7 @@ def _conv_expected(name):
 
 
 def _conv_backward_cases():
-    return [Case(name, (dout, *args), call=_a5_backward) for name, (args, dout) in _conv_problems().items()]
+    return [Case(name, (dout, *args), call=_forward_then_backward) for name, (args, dout) in _conv_problems().items()]
 
 
 def _conv_dx_variants(x, w, b, stride, padding, dout):
@@ -354,7 +354,7 @@ _RELU_ZEROS = "x (3, 4, 4, 2) with exact zeros"
 
 
 def _relu_forward_cases():
-    return [Case(name, (x,), call=_a5_forward_out) for name, (x, _) in _relu_problems().items()]
+    return [Case(name, (x,), call=_forward_output) for name, (x, _) in _relu_problems().items()]
 
 
 def _judge_relu_forward(cases, outcomes, report):
@@ -377,7 +377,7 @@ def _judge_relu_forward(cases, outcomes, report):
 
 
 def _relu_backward_cases():
-    return [Case(name, (dout, x), call=_a5_backward) for name, (x, dout) in _relu_problems().items()]
+    return [Case(name, (dout, x), call=_forward_then_backward) for name, (x, dout) in _relu_problems().items()]
 
 
 def _judge_relu_backward(cases, outcomes, report):
@@ -433,7 +433,7 @@ def _bn_problems():
 
 
 @shippable
-def _a5_batch_norm_forward(fn, *args):
+def _batch_norm_outputs(fn, *args):
     """(y, new running mean, new running var) of batch_norm_forward(x, running, training[, momentum])."""
     result = fn(*args)
     if type(result) is not tuple or len(result) != 3:
@@ -445,7 +445,7 @@ def _a5_batch_norm_forward(fn, *args):
 
 
 def _bn_forward_cases():
-    return [Case(name, args, call=_a5_batch_norm_forward) for name, (args, _) in _bn_problems().items()]
+    return [Case(name, args, call=_batch_norm_outputs) for name, (args, _) in _bn_problems().items()]
 
 
 def _bn_normalise(x, axes, ddof=0, eps=ref.BN_EPSILON, eps_outside=False):
@@ -519,7 +519,7 @@ def _judge_batch_norm_forward(cases, outcomes, report):
 
 
 def _bn_backward_cases():
-    return [Case(name, (dout, *args), call=_a5_backward) for name, (args, dout) in _bn_problems().items() if "one sample" not in name]
+    return [Case(name, (dout, *args), call=_forward_then_backward) for name, (args, dout) in _bn_problems().items() if "one sample" not in name]
 
 
 @functools.lru_cache(maxsize=None)
@@ -628,7 +628,7 @@ def _pool_variants(x, size, stride, padding):
 
 
 def _pool_forward_cases():
-    return [Case(name, args, call=_a5_forward_out) for name, (args, _) in _pool_problems().items()]
+    return [Case(name, args, call=_forward_output) for name, (args, _) in _pool_problems().items()]
 
 
 def _judge_max_pool_forward(cases, outcomes, report):
@@ -650,7 +650,7 @@ def _judge_max_pool_forward(cases, outcomes, report):
 
 
 def _pool_backward_cases():
-    return [Case(name, (dout, *args), call=_a5_backward) for name, (args, dout) in _pool_problems().items()]
+    return [Case(name, (dout, *args), call=_forward_then_backward) for name, (args, dout) in _pool_problems().items()]
 
 
 @functools.lru_cache(maxsize=None)
@@ -730,7 +730,7 @@ def _judge_max_pool_backward(cases, outcomes, report):
 
 
 @shippable
-def _a5_dropout_forward(fn, x, keep_prob, seed, training):
+def _dropout_three_seeds(fn, x, keep_prob, seed, training):
     """Outputs for rng seeds (seed, seed, seed + 1): the same seed must give the same mask."""
     outs = []
     for s in (seed, seed, seed + 1):
@@ -754,7 +754,7 @@ def _dropout_problems():
 
 
 def _dropout_forward_cases():
-    return [Case(name, args, call=_a5_dropout_forward) for name, args in _dropout_problems().items()]
+    return [Case(name, args, call=_dropout_three_seeds) for name, args in _dropout_problems().items()]
 
 
 _KEEP_NOTE = "keep_prob is the probability of KEEPING a unit (TF1's argument; TF2's rate = 1 - keep_prob)"
@@ -799,7 +799,7 @@ def _judge_dropout_forward(cases, outcomes, report):
 
 
 @watch_backward
-def _a5_dropout_backward(fns, x, keep_prob, seed, training, dout):
+def _dropout_forward_then_backward(fns, x, keep_prob, seed, training, dout):
     forward, backward = fns
     result = forward(x, keep_prob, np.random.default_rng(seed), training)
     if type(result) is not tuple or len(result) != 2:
@@ -811,7 +811,7 @@ def _dropout_backward_cases():
     rng = np.random.default_rng(5006)
     cases = []
     for name, (x, keep_prob, seed, training) in _dropout_problems().items():
-        cases.append(Case(name, (x, keep_prob, seed, training, rng.normal(size=x.shape)), call=_a5_dropout_backward))
+        cases.append(Case(name, (x, keep_prob, seed, training, rng.normal(size=x.shape)), call=_dropout_forward_then_backward))
     return cases
 
 
@@ -856,7 +856,7 @@ def _dense_problems():
 
 
 def _dense_forward_cases():
-    return [Case(name, args, call=_a5_forward_out) for name, (args, _) in _dense_problems().items()]
+    return [Case(name, args, call=_forward_output) for name, (args, _) in _dense_problems().items()]
 
 
 def _judge_dense_forward(cases, outcomes, report):
@@ -881,7 +881,7 @@ def _judge_dense_forward(cases, outcomes, report):
 
 
 def _dense_backward_cases():
-    return [Case(name, (dout, *args), call=_a5_backward) for name, (args, dout) in _dense_problems().items()]
+    return [Case(name, (dout, *args), call=_forward_then_backward) for name, (args, dout) in _dense_problems().items()]
 
 
 @functools.lru_cache(maxsize=None)
@@ -1022,7 +1022,7 @@ def _judge_l2_loss(cases, outcomes, report):
 
 
 @shippable
-def _a5_adam_steps(fn, w, grads, config):
+def _adam_steps(fn, w, grads, config):
     """The weights after each call, the config passed from one call to the next (a copy first)."""
     ws = []
     config = dict(config)
@@ -1085,7 +1085,7 @@ def _adam_variants(w, grads, config):
 
 
 def _adam_cases():
-    return [Case(name, args, call=_a5_adam_steps) for name, args in _adam_problems().items()]
+    return [Case(name, args, call=_adam_steps) for name, args in _adam_problems().items()]
 
 
 def _judge_adam_update(cases, outcomes, report):
@@ -1168,7 +1168,7 @@ def _naive_network(x, params, state, training, order=("conv", "relu", "bn", "poo
 
 
 @shippable
-def _a5_cnn_forward(fn, x, params, state, keep_prob, seed):
+def _cnn_forward_modes(fn, x, params, state, keep_prob, seed):
     """Logits and batch-norm state at inference, at training without dropout, and twice with dropout (same seed)."""
     calls = {
         "inference": fn(x, params, state, False),
@@ -1188,7 +1188,7 @@ def _a5_cnn_forward(fn, x, params, state, keep_prob, seed):
 
 def _cnn_forward_cases():
     x, _, params, state, _ = _network()
-    return [Case(f"{_NET['n']} images 7x7x1, 4 filters, 6 hidden units", (x, params, state, _DROPOUT_KEEP, _NET_SEED), call=_a5_cnn_forward)]
+    return [Case(f"{_NET['n']} images 7x7x1, 4 filters, 6 hidden units", (x, params, state, _DROPOUT_KEEP, _NET_SEED), call=_cnn_forward_modes)]
 
 
 def _judge_cnn_forward(cases, outcomes, report):
@@ -1234,7 +1234,7 @@ _PROBES = (("W_conv", 3), ("W_conv", 20), ("b_conv", 1), ("W1", 5), ("W1", 40), 
 
 
 @watch_backward
-def _a5_cnn_backward(fns, x, params, state, dlogits, keep_prob, seed, probes):
+def _cnn_backward_probes(fns, x, params, state, dlogits, keep_prob, seed, probes):
     """Gradients at training without dropout; with dropout, the gradients at a few entries, and sum(logits *
     dlogits) of the student's own forward pass with the same rng seed (so the same dropout mask) at each of those
     entries moved by +1e-6 and -1e-6, for central differences (taken by the judge: the sums are what any two
@@ -1269,7 +1269,7 @@ def _cnn_backward_cases():
     x, _, params, state, dlogits = _network()
     probes = [list(p) for p in _PROBES]
     return [Case(f"{_NET['n']} images 7x7x1, 4 filters, 6 hidden units", (x, params, state, dlogits, _DROPOUT_KEEP, _NET_SEED, probes),
-                 call=_a5_cnn_backward)]
+                 call=_cnn_backward_probes)]
 
 
 @functools.lru_cache(maxsize=None)
@@ -1318,7 +1318,7 @@ def _judge_cnn_backward(cases, outcomes, report):
 
 
 @shippable
-def _a5_train(fn, x, labels, params, state, learning_rate, seed, settings, epochs):
+def _train_epoch_runs(fn, x, labels, params, state, learning_rate, seed, settings, epochs):
     """Run the student's train_epoch `epochs` times (Adam configs made here); return the params, the batch-norm
     state and the per-batch losses of every epoch."""
     configs = {key: {"learning_rate": learning_rate} for key in params}
@@ -1366,8 +1366,8 @@ def _train_cases():
     tx, ty, tparams, tstate = _toy_problem()
     learning = dict(batch_size=16, keep_prob=0.75, l2_lambda=5e-4, shuffle=True)
     return [
-        Case(_DETERMINISTIC, (xs, ys, params, state, 1e-3, 5, deterministic, 1), call=_a5_train),
-        Case(_LEARNING, (tx, ty, tparams, tstate, 1e-2, 6, learning, 3), call=_a5_train),
+        Case(_DETERMINISTIC, (xs, ys, params, state, 1e-3, 5, deterministic, 1), call=_train_epoch_runs),
+        Case(_LEARNING, (tx, ty, tparams, tstate, 1e-2, 6, learning, 3), call=_train_epoch_runs),
     ]
 
 
