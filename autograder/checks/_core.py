@@ -597,18 +597,8 @@ def mutation_note(name: str, case: Case, outcome: Outcome, arg_names: tuple[str,
     )
 
 
-def deduct_modified_input(
-    report: Report,
-    name: str,
-    cases,
-    outcomes: dict,
-    arg_names: tuple,
-    points: float = 0.5,
-    *,
-    only: tuple | None = None,
-    note: Callable | None = None,
-    mistake: str | None = None,
-) -> None:
+def deduct_modified_input(report: Report, name: str, cases, outcomes: dict, arg_names: tuple, points: float = 0.5, *,
+                          only: tuple | None = None, note: Callable | None = None, mistake: str | None = None) -> None:
     """Deduct ``points`` once, for the first case whose call changed one of its arguments in place.
 
     ``only``: the argument indices that count (a backward check's dout, not the forward pass's inputs, which the
