@@ -90,3 +90,15 @@ def test_watched_drivers_are_shipped_as_one_self_contained_source():
                 for case in check.cases():
                     source = request["functions"][case.call.__qualname__]
                     assert "def _watch_pair(" in source and f"def _{case.call.__qualname__}_unwatched(" in source
+
+
+def test_a_stand_in_ships_its_own_assignment_s_helpers_and_no_other():
+    """The helpers a stand-in ships are found from its assignment's own cases (``_core.shippable_helpers``), so
+    their names need be unique within one assignment only, and no other assignment's code reaches the kernel."""
+    from autograder.assignments import all_specs
+
+    for assignment, spec in all_specs().items():
+        module = importlib.import_module(spec.checks_module)
+        shipped = standin.request(assignment)["functions"]
+        assert set(shipped) == set(_core.shippable_helpers(module.CHECKS)), assignment
+        assert all(getattr(module, name, None) is not None for name in shipped), assignment  # its own (or imported)

@@ -12,7 +12,7 @@ what is tested.
 import pytest
 
 import catalogue_a5
-from autograder.checks import a5_cnn as checks
+from autograder.checks import _core, a5_cnn as checks
 from autograder.examples import ExampleStudent, example_students
 from notebooks import as_cell, grade_class_with, html_text, nbgrader_meta, read, scores_by_direct_checks, solution_answers
 
@@ -126,6 +126,7 @@ def test_feedback_names_the_mistakes_and_shows_no_test_data(graded, course):
     assert "inverted dropout rescales the kept units" in text
     assert "with the bias corrections the first step is the learning rate" in text
     assert "default_rng(50" not in text and "_a5_" not in text  # test data and drivers stay in the package
+    assert not any(name in text for name in _core.shippable_helpers(checks.CHECKS))  # every driver, by its name
 
 
 def test_bob_skipped_the_loop_version_and_his_notebook_ran_on(graded, course):

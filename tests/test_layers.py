@@ -51,3 +51,29 @@ def test_the_import_reader_sees_relative_imports():
     """A guard on the guard: the isolation package does import judging's wire, relatively."""
     found = _imports(PACKAGE / "grading" / "isolation" / "kernels.py")
     assert "autograder.grading.judging.wire" in found and "autograder.grading.isolation.sandbox" in found
+
+
+def _private_imports_between_assignments(path: Path) -> list[str]:
+    """The private names (``from .a2_backprop import _x``) a checks module imports from another assignment's."""
+    found = []
+    for module in _imports(path):
+        parts = module.split(".")
+        if len(parts) == 4 and parts[:2] == ["autograder", "checks"] and not parts[2].startswith("_") and parts[3].startswith("_"):
+            found.append(module)
+    return found
+
+
+def test_no_assignment_s_checks_import_another_s_private_helpers():
+    """What several assignments' checks share lives in checks/_core.py (or another checks/_module.py); an
+    assignment may build on another's public check (a4's relu is a1's check_relu), never on its private helpers."""
+    for path in _files("checks"):
+        assert not _private_imports_between_assignments(path), path.name
+
+
+def test_the_private_import_reader_sees_one(monkeypatch):
+    """A guard on the guard: a4 once imported a2's _momentum_steps this way."""
+    path = PACKAGE / "checks" / "a9_probe.py"  # never written: its source is read from here
+    source = "from .a2_backprop import _momentum_steps\nfrom .a1_helpers import check_relu\nfrom ._core import Case\n"
+    read_text = Path.read_text
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: source if self == path else read_text(self, *a, **k))
+    assert _private_imports_between_assignments(path) == ["autograder.checks.a2_backprop._momentum_steps"]

@@ -11,6 +11,27 @@ A check is split in two so the same judgement can run in or out of the student's
 ``Check.__call__`` does both and is what a hidden-test cell calls: it prints what was deducted and
 returns a plain Python ``float`` in [0, points] (nbgrader reads the cell's last expression as partial
 credit; a numpy scalar would score full marks and a value above the points would fail the notebook).
+
+Drivers. A case's ``call`` is a trusted driver that calls the student's functions several times (an optimizer
+over steps, a forward pass then a backward pass on its cache). Marked ``@shippable`` (or made by
+``watch_backward``), its source is also what the verification stand-in runs in the student's kernel, so it uses
+only its arguments, ``np``, ``math`` and ``functools``. An assignment ships the helpers its own cases reach
+(``shippable_helpers``): their names need be unique within one assignment only. Errors, one convention:
+
+* whatever the student's code raises, the driver lets through: ``run_case`` (or the stand-in) records
+  ``raised <Type>: <message>`` as the outcome's error, and ``expect_ok``/``driver_value`` name it;
+* when the student's function returns something the driver cannot go on with (not the pair it must return),
+  the driver does not raise: it returns ``{"returned a list instead of the pair (out, cache)": np.zeros(0)}``,
+  one key saying what came back (``"its forward pass returned ..."`` for the forward pass of a backward
+  check), and the judge reads its value with ``driver_value``: ``<name>.wrong_return`` and that text;
+* a driver that can hand the unusable value on as it is does that instead (a2's and a3's init drivers return
+  the first value when it is not a dict), and the converter or ``expect_ok`` names its type.
+
+a4's ``_logits_of`` and ``_backward_with_own_forward`` predate this and raise ``TypeError`` for a forward pass
+that returns no (logits, cache) pair; their messages and ids (``mlp_forward.not_a_pair``) are kept as they are.
+
+Deductions every check makes the same way live here too: ``deduct_modified_input`` (an argument changed in place,
+``<function>.modified_input``) and, for ``Check.watch``, a backward pass writing into the forward pass's arrays.
 """
 
 from __future__ import annotations
@@ -34,7 +55,6 @@ import numpy as np
 _ndarray = np.ndarray
 _array = np.array
 _isfinite = np.isfinite
-_isnan = np.isnan
 _abs = np.abs
 _max = np.max
 _all = np.all
@@ -47,16 +67,41 @@ _bool_ = np.bool_
 _float64 = np.float64
 
 
-SHIPPABLE: dict[str, str] = {}  # qualname -> source of trusted helpers the verification probe may run
-
-
 def shippable(fn: Callable) -> Callable:
     """Mark a case helper (a driver, or a function handed to the student) as safe to send into the
-    verification sandbox by its source: it may use only its arguments, ``np``, ``math`` and ``functools``."""
-    if fn.__qualname__ in SHIPPABLE:
-        raise RuntimeError(f"two shippable helpers are called {fn.__qualname__}")
-    SHIPPABLE[fn.__qualname__] = textwrap.dedent(inspect.getsource(fn)).split("\n", 1)[1]  # without the decorator
+    verification sandbox by its source: it may use only its arguments, ``np``, ``math`` and ``functools``.
+    The source goes with the function (``shipped_source``); an assignment ships the helpers its own cases
+    reach (``shippable_helpers``), so names need be unique only within one assignment."""
+    fn.shipped_source = textwrap.dedent(inspect.getsource(fn)).split("\n", 1)[1]  # without the decorator
     return fn
+
+
+def shippable_helpers(checks: dict) -> dict[str, str]:
+    """{qualname: source} of the shippable helpers the cases of these checks (one assignment's ``CHECKS``) use:
+    their drivers and the functions among their arguments (also inside lists, tuples, dicts and partials)."""
+    found: dict[str, str] = {}
+
+    def collect(obj, depth=0):
+        if depth > 6:
+            return
+        if type(obj) is functools.partial:
+            collect(obj.func, depth + 1)
+            collect(obj.keywords, depth + 1)
+        elif type(obj) in (list, tuple):
+            for item in obj:
+                collect(item, depth + 1)
+        elif type(obj) is dict:
+            for item in obj.values():
+                collect(item, depth + 1)
+        elif callable(obj) and isinstance(getattr(obj, "shipped_source", None), str):
+            if found.setdefault(obj.__qualname__, obj.shipped_source) != obj.shipped_source:
+                raise RuntimeError(f"two shippable helpers are called {obj.__qualname__}")
+
+    for check in checks.values():
+        for case in check.cases():
+            collect(case.call)
+            collect(case.args)
+    return found
 
 
 def _watch_pair(forward, backward):
@@ -107,8 +152,6 @@ def watch_backward(driver: Callable) -> Callable:
     value is ``{"$watched": what the driver returned, "$changed": paths}``, which ``Check`` (with ``watch`` set)
     unpacks into ``Outcome.value`` and ``Outcome.cache_writes``."""
     name = driver.__qualname__
-    if name in SHIPPABLE:
-        raise RuntimeError(f"two shippable helpers are called {name}")
     inner = f"_{name}_unwatched"
     body = textwrap.dedent(inspect.getsource(driver)).split("\n", 1)[1]  # without the decorator
     if not body.startswith(f"def {name}("):
@@ -124,7 +167,7 @@ def watch_backward(driver: Callable) -> Callable:
     )
     namespace: dict = {}
     exec(source, {"np": np, "math": math, "functools": functools}, namespace)  # as the probe does
-    SHIPPABLE[name] = source
+    namespace[name].shipped_source = source
     return namespace[name]
 
 
@@ -270,6 +313,35 @@ def to_plain(obj, depth: int = 0) -> tuple:
             values[key] = value
         return values, False, None
     return _convert_leaf(obj)
+
+
+def numbers(series, flatten: bool = False):
+    """A 1-D float array from a list or tuple of Python or numpy numbers (or one-entry numeric arrays), or from a
+    1-D numeric array (of any shape when ``flatten``), else None: a training history's per-epoch series."""
+    if type(series) is _ndarray and series.dtype.kind in "fiu" and (flatten or series.ndim == 1):
+        return _array(series, dtype=_float64).ravel()
+    if type(series) not in (list, tuple):
+        return None
+    out = []
+    for v in series:
+        if type(v) in (int, float) or isinstance(v, (_floating, _integer)) and type(v).__module__ == "numpy":
+            out.append(float(v))
+        elif type(v) is _ndarray and v.size == 1 and v.dtype.kind in "fiu":
+            out.append(float(v.reshape(())))
+        else:
+            return None
+    return _array(out, dtype=_float64)
+
+
+def dict_pair(result, pair: str, first: str) -> tuple:
+    """A train function's (dict of arrays, something) pair as (plain dict, something, None), else (None, None, error).
+    ``pair`` names the pair in the message, e.g. "(params, history)"; ``first`` the dict, e.g. "params that are"."""
+    if type(result) is not tuple or len(result) != 2:
+        return None, None, f"returned something other than a {pair} pair"
+    value, _, error = to_plain(result[0])
+    if error or type(value) is not dict:
+        return None, None, f"returned {first} not a dict of arrays ({error or type(result[0]).__name__})"
+    return value, result[1], None
 
 
 def _copy(arg):
@@ -501,6 +573,21 @@ def expect_ok(name: str, outcome: Outcome, case: Case, returns: type = np.ndarra
         raise Failure(f"{name} returned a {type(outcome.value).__name__} on test input '{case.name}'; expected {wanted}", f"{name}.wrong_type")
 
 
+def driver_value(name: str, outcome: Outcome, case: Case, hint: str = "") -> object:
+    """The plain value of a driver's call, or the Failure its outcome stands for (see "Drivers" above): the call
+    raised (``hint`` follows that message), or the driver returned its ``{"returned ...": ...}`` note
+    (``<name>.wrong_return``) or ``{"its forward pass returned ...": ...}`` (``<name>.forward_wrong_return``)."""
+    if not outcome.ok:
+        raise Failure(f"{name} {outcome.error} (on test input '{case.name}'){hint}", error_mistake(name, outcome.error))
+    if isinstance(outcome.value, dict):
+        for key in outcome.value:
+            if key.startswith("returned "):
+                raise Failure(f"{name} {key} (on test input '{case.name}')", f"{name}.wrong_return")
+            if key.startswith("its forward pass returned "):
+                raise Failure(f"{name}: {key} (on test input '{case.name}')", f"{name}.forward_wrong_return")
+    return outcome.value
+
+
 def mutation_note(name: str, case: Case, outcome: Outcome, arg_names: tuple[str, ...]) -> str:
     which = ", ".join(arg_names[i] for i in outcome.mutated)
     return (
@@ -508,6 +595,24 @@ def mutation_note(name: str, case: Case, outcome: Outcome, arg_names: tuple[str,
         "work on a new array (e.g. np.maximum(x, 0) rather than np.maximum(x, 0, out=x), "
         "x = x - m rather than x -= m) so callers keep their data"
     )
+
+
+def deduct_modified_input(report: Report, name: str, cases, outcomes: dict, arg_names: tuple, points: float = 0.5, *,
+                          only: tuple | None = None, note: Callable | None = None, mistake: str | None = None) -> None:
+    """Deduct ``points`` once, for the first case whose call changed one of its arguments in place.
+
+    ``only``: the argument indices that count (a backward check's dout, not the forward pass's inputs, which the
+    forward check judges; an optimizer's w and dw, not its config, which is state). The note is ``mutation_note``'s
+    unless ``note(case, changed argument names)`` words it; the id is ``<name>.modified_input`` unless ``mistake``."""
+    for case in cases:
+        changed = tuple(i for i in outcomes[case.name].mutated if only is None or i in only)
+        if changed:
+            if note:
+                message = note(case, tuple(arg_names[i] for i in changed))
+            else:
+                message = mutation_note(name, case, Outcome(mutated=changed), arg_names)
+            report.deduct(points, message, mistake or f"{name}.modified_input")
+            return
 
 
 def isnan_any(a: np.ndarray) -> bool:
@@ -522,15 +627,21 @@ __all__ = [
     "Report",
     "cache_write_note",
     "close",
+    "deduct_modified_input",
+    "dict_pair",
+    "driver_value",
     "error_mistake",
     "expect_ok",
     "fmt",
     "isnan_any",
     "mutation_note",
+    "numbers",
     "quiet",
     "ratio",
     "run_case",
     "run_cases",
+    "shippable",
+    "shippable_helpers",
     "to_plain",
     "watch_backward",
 ]

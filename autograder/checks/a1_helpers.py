@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from ..reference import a1_helpers as ref
-from ._core import Case, Check, Failure, close, expect_ok, fmt, isnan_any, mutation_note, ratio
+from ._core import Case, Check, Failure, close, deduct_modified_input, expect_ok, fmt, isnan_any, ratio
 
 POINTS = {"relu": 1, "softmax": 3, "compute_layer": 1, "average_ce": 2, "grad_ce": 2, "accuracy": 1}
 
@@ -80,10 +80,7 @@ def _judge_relu(cases, outcomes, report):
                     "relu.zeroes_positive_inputs",
                 )
             raise Failure(f"relu returned wrong values on input '{case.name}': expected {fmt(want)}, got {fmt(got)}", "relu.wrong_values")
-    for case in cases:
-        if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("relu", case, outcomes[case.name], ("x",)), "relu.modified_input")
-            break
+    deduct_modified_input(report, "relu", cases, outcomes, ("x",))
 
 
 # -------------------------------------------------------------------------------------- softmax
@@ -174,10 +171,7 @@ def _judge_softmax(cases, outcomes, report):
             mistake = "softmax.wrong_for_large_logits"
         report.deduct(1.5, message, mistake)
 
-    for case in cases.values():
-        if outcomes[case.name].mutated:
-            report.deduct(1.0, mutation_note("softmax", case, outcomes[case.name], ("x",)), "softmax.modified_input")
-            break
+    deduct_modified_input(report, "softmax", cases.values(), outcomes, ("x",), 1.0)
 
 
 # -------------------------------------------------------------------------------- compute_layer
@@ -230,10 +224,7 @@ def _judge_compute_layer(cases, outcomes, report):
             f"compute_layer returned wrong values on input '{case.name}': expected {fmt(want)}, got {fmt(got)}",
             "compute_layer.wrong_values",
         )
-    for case in cases:
-        if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("compute_layer", case, outcomes[case.name], ("x", "w", "b")), "compute_layer.modified_input")
-            break
+    deduct_modified_input(report, "compute_layer", cases, outcomes, ("x", "w", "b"))
 
 
 # ----------------------------------------------------------------------------------- average_ce
@@ -334,10 +325,7 @@ def _judge_average_ce(cases, outcomes, report):
             mistake = "average_ce.wrong_for_zero_predictions"
         report.deduct(1.0, message, mistake)
 
-    for case in cases.values():
-        if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("average_ce", case, outcomes[case.name], ("target", "prediction")), "average_ce.modified_input")
-            break
+    deduct_modified_input(report, "average_ce", cases.values(), outcomes, ("target", "prediction"))
 
 
 # -------------------------------------------------------------------------------------- grad_ce
@@ -412,10 +400,7 @@ def _judge_grad_ce(cases, outcomes, report):
             "grad_ce.wrong_for_large_logits",
         )
 
-    for case in cases.values():
-        if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("grad_ce", case, outcomes[case.name], ("target", "logits")), "grad_ce.modified_input")
-            break
+    deduct_modified_input(report, "grad_ce", cases.values(), outcomes, ("target", "logits"))
 
 
 # ------------------------------------------------------------------------------------- accuracy
@@ -458,10 +443,7 @@ def _judge_accuracy(cases, outcomes, report):
             "(the class of each sample) of the target and of the prediction",
             "accuracy.wrong_values",
         )
-    for case in cases:
-        if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("accuracy", case, outcomes[case.name], ("target", "prediction")), "accuracy.modified_input")
-            break
+    deduct_modified_input(report, "accuracy", cases, outcomes, ("target", "prediction"))
 
 
 # ---------------------------------------------------------------------------------- the checks

@@ -16,7 +16,8 @@ import numpy as np
 
 from ..reference import a2_backprop as ref
 from ..reference.a1_helpers import relu, softmax
-from ._core import Case, Check, Failure, close, error_mistake, expect_ok, fmt, mutation_note, ratio, shippable, to_plain
+from ._core import Case, Check, Failure, close, deduct_modified_input, dict_pair, error_mistake, expect_ok, fmt, numbers, ratio, shippable
+from ._momentum import MomentumWords, momentum_judge, momentum_steps
 
 POINTS = {
     "grad_wrt_wo": 2,
@@ -124,10 +125,7 @@ def _gradient_check(name, param, arg_names, make_args, wrong_forms):
                     f"{name}.relu_derivative_at_zero",
                 )
 
-        for case in cases:
-            if outcomes[case.name].mutated:
-                report.deduct(0.5, mutation_note(name, case, outcomes[case.name], arg_names), f"{name}.modified_input")
-                break
+        deduct_modified_input(report, name, cases, outcomes, arg_names)
 
     return Check(name, POINTS[name], make_cases, judge)
 
@@ -307,10 +305,10 @@ def _judge_numerical_gradient(cases, outcomes, report):
         if out.mutated:
             raise Failure("numerical_gradient leaves x perturbed: restore x[i] after evaluating f(x + eps) and f(x - eps)", "numerical_gradient.leaves_x_perturbed")
         raise Failure(f"numerical_gradient returned wrong values on '{case.name}': expected {fmt(want)}, got {fmt(got)}", "numerical_gradient.wrong_values")
-    for case in cases:
-        if outcomes[case.name].mutated:
-            report.deduct(0.5, "numerical_gradient does not leave x as it found it: restore every entry after perturbing it", "numerical_gradient.modified_input")
-            break
+    deduct_modified_input(
+        report, "numerical_gradient", cases, outcomes, ("f", "x", "eps"),
+        note=lambda case, changed: "numerical_gradient does not leave x as it found it: restore every entry after perturbing it",
+    )
 
 
 def _pair(a, b):
@@ -475,10 +473,7 @@ def _judge_scalar_forward(cases, outcomes, report):
 
 def _judge_scalar_backward(cases, outcomes, report):
     _judge_scalar("scalar_backward", ("dW", "db", "dV", "dc"), cases, outcomes)
-    for case in cases:
-        if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("scalar_backward", case, outcomes[case.name], ("x", "W", "b", "V", "c", "target")), "scalar_backward.modified_input")
-            break
+    deduct_modified_input(report, "scalar_backward", cases, outcomes, ("x", "W", "b", "V", "c", "target"))
 
 
 # ------------------------------------------------------------------------------- training
@@ -545,16 +540,6 @@ def _judge_init_params(cases, outcomes, report):
                     raise Failure(f"init_params: {k} has mean {mean:.3g}; the weights are drawn with mean 0", "init_params.nonzero_mean")
 
 
-@shippable
-def _momentum_steps(fn, w, grads, config):
-    """Call the student's update once per gradient, passing the config along; return every w."""
-    ws = []
-    for dw in grads:
-        w, config = fn(w, dw, config)
-        ws.append(w.copy() if type(w) is np.ndarray else w)
-    return tuple(ws)
-
-
 def _momentum_cases():
     rng = np.random.default_rng(812)
 
@@ -562,55 +547,26 @@ def _momentum_cases():
         return tuple(rng.normal(size=shape) for _ in range(n))
 
     return [
-        Case("weights 3x4, alpha 0.1, gamma 0.9", (rng.normal(size=(3, 4)), grads((3, 4)), {"learning_rate": 0.1, "momentum": 0.9}), call=_momentum_steps),
-        Case("bias (5,), alpha 0.01, gamma 0.99", (rng.normal(size=5), grads(5), {"learning_rate": 0.01, "momentum": 0.99}), call=_momentum_steps),
-        Case("gamma 0 (plain gradient descent)", (rng.normal(size=(2, 2)), grads((2, 2)), {"learning_rate": 0.5, "momentum": 0.0}), call=_momentum_steps),
+        Case("weights 3x4, alpha 0.1, gamma 0.9", (rng.normal(size=(3, 4)), grads((3, 4)), {"learning_rate": 0.1, "momentum": 0.9}), call=momentum_steps),
+        Case("bias (5,), alpha 0.01, gamma 0.99", (rng.normal(size=5), grads(5), {"learning_rate": 0.01, "momentum": 0.99}), call=momentum_steps),
+        Case("gamma 0 (plain gradient descent)", (rng.normal(size=(2, 2)), grads((2, 2)), {"learning_rate": 0.5, "momentum": 0.0}), call=momentum_steps),
     ]
 
 
-def _judge_momentum_update(cases, outcomes, report):
-    for case in cases:
-        out = outcomes[case.name]
-        expect_ok("momentum_update", out, case, returns=tuple)
-        w, grads, config = case.args
-        want = _momentum_steps(ref.momentum_update, w, grads, dict(config))
-        got = out.value
-        for step, (g, e) in enumerate(zip(got, want)):
-            if g.shape != e.shape:
-                raise Failure(f"momentum_update returned w of shape {g.shape} at step {step + 1}; expected {e.shape}", "momentum_update.wrong_shape")
-            if close(g, e, 1e-9, 1e-12):
-                continue
-            alpha, gamma = config["learning_rate"], config["momentum"]
-            plain = w.copy()
-            for dw in grads[: step + 1]:
-                plain = plain - alpha * dw
-            if close(g, plain, 1e-9, 1e-12) and gamma > 0:
-                raise Failure(
-                    "momentum_update moves w by alpha * dw only: the velocity is ignored or not carried to the next "
-                    "call. Use v = gamma * v + alpha * dw, keep v in config['velocity'] and return that config",
-                    "momentum_update.no_velocity",
-                )
-            if step > 0:
-                raise Failure(
-                    f"momentum_update is right on the first step but wrong from step {step + 1} ('{case.name}'): "
-                    "keep the velocity in config['velocity'] and return that config so the next call uses it",
-                    "momentum_update.velocity_not_carried",
-                )
-            raise Failure(
-                f"momentum_update: after one step on '{case.name}' expected w = {fmt(e)}, got {fmt(g)} "
-                "(v = gamma * v + alpha * dw; w = w - v)",
-                "momentum_update.wrong_values",
-            )
-    for case in cases:
-        changed = [("w", "dw")[i] for i in outcomes[case.name].mutated if i < 2]  # config is state: updating it is fine
-        if changed:
-            report.deduct(
-                0.5,
-                f"momentum_update changed its input {', '.join(changed)} in place (test input '{case.name}'): return a "
-                "new array (w = w - v, not w -= v) so the caller's weights only change when it assigns the result",
-                "momentum_update.modified_input",
-            )
-            break
+_judge_momentum_update = momentum_judge(
+    "momentum_update",
+    ref.momentum_update,
+    lambda w: (1e-9, 1e-12),
+    MomentumWords(
+        rule="v = gamma * v + alpha * dw; w = w - v",
+        carry="keep the velocity in config['velocity'] and return that config so the next call uses it",
+        no_velocity=(
+            "momentum_update moves w by alpha * dw only: the velocity is ignored or not carried to the next "
+            "call. Use v = gamma * v + alpha * dw, keep v in config['velocity'] and return that config"
+        ),
+        new_array="return a new array (w = w - v, not w -= v) so the caller's weights only change when it assigns the result",
+    ),
+)
 
 
 def _train_problem():
@@ -632,38 +588,18 @@ def _call_train(fn, x, t, x_val, t_val, settings):
 
 
 def _train_convert(result):
-    if type(result) is not tuple or len(result) != 2:
-        return None, False, "returned something other than a (params, history) pair"
-    params, history = result
-    value, _, error = to_plain(params)
-    if error or type(value) is not dict:
-        return None, False, f"returned params that are not a dict of arrays ({error or type(params).__name__})"
+    value, history, error = dict_pair(result, "(params, history)", "params that are")
+    if error:
+        return None, False, error
     if type(history) is not dict:
         return None, False, f"returned a history of type {type(history).__name__}; expected a dict of per-epoch lists"
     curves = {}
     for key, series in history.items():
-        values = _numbers(series)
+        values = numbers(series, flatten=True)
         if type(key) is not str or values is None:
             return None, False, f"history['{key}'] is not a list of numbers"
         curves[f"history:{key}"] = values
     return {**value, **curves}, False, None
-
-
-def _numbers(series):
-    """A 1-D float array from a list/array of Python or numpy numbers, or None."""
-    if type(series) is np.ndarray and series.dtype.kind in "fiu":
-        return np.array(series, dtype=np.float64).ravel()
-    if type(series) not in (list, tuple):
-        return None
-    out = []
-    for v in series:
-        if type(v) in (int, float) or isinstance(v, (np.floating, np.integer)) and type(v).__module__ == "numpy":
-            out.append(float(v))
-        elif type(v) is np.ndarray and v.size == 1 and v.dtype.kind in "fiu":
-            out.append(float(v.reshape(())))
-        else:
-            return None
-    return np.array(out, dtype=np.float64)
 
 
 def _train_cases():

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..reference import a3_moons as ref
 from ..reference.a2_backprop import numerical_gradient
-from ._core import Case, Check, Failure, close, expect_ok, fmt, mutation_note, ratio, shippable, to_plain
+from ._core import Case, Check, Failure, close, deduct_modified_input, dict_pair, expect_ok, fmt, ratio, shippable
 
 POINTS = {"sigmoid": 1, "init_weights": 1, "forward": 2, "backward": 4, "gradient_step": 1, "train": 2}
 KEYS = ref.KEYS
@@ -169,10 +169,7 @@ def _judge_forward(cases, outcomes, report):
             if label == "h2" and close(got, out.value[0] @ model["W2"] + model["b2"], 1e-7, 1e-10):
                 raise Failure("forward: h2 is missing its sigmoid: h2 = sigmoid(h1 W2 + b2)", "forward.h2_no_sigmoid")
             raise Failure(f"forward: {label} is wrong on '{case.name}': expected {fmt(expected)}, got {fmt(got)}", f"forward.wrong_{label}")
-    for case in cases:
-        if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("forward", case, outcomes[case.name], ("x", "model")), "forward.modified_input")
-            break
+    deduct_modified_input(report, "forward", cases, outcomes, ("x", "model"))
 
 
 # ----------------------------------------------------------------------------------- backward
@@ -245,10 +242,7 @@ def _judge_backward(cases, outcomes, report):
             off = [k for k in KEYS if not close(got[k], numeric[k], 1e-5, 1e-8)]
             if off:
                 raise Failure(f"backward disagrees with finite differences of the loss for {', '.join(off)}", "backward.disagrees_with_finite_differences")
-    for case in cases:
-        if outcomes[case.name].mutated:
-            report.deduct(1.0, mutation_note("backward", case, outcomes[case.name], ("model", "xs", "h1s", "h2s", "errs")), "backward.modified_input")
-            break
+    deduct_modified_input(report, "backward", cases, outcomes, ("model", "xs", "h1s", "h2s", "errs"), 1.0)
 
 
 # ------------------------------------------------------------------------------ gradient_step
@@ -277,10 +271,7 @@ def _judge_gradient_step(cases, outcomes, report):
             if close(got, model[k] - grads[k], 1e-12, 1e-12):
                 raise Failure("gradient_step ignores the learning rate: w - lr * gradient", "gradient_step.ignores_lr")
             raise Failure(f"gradient_step: {k} is wrong with lr {lr}: expected {fmt(want[k])}, got {fmt(got)}", "gradient_step.wrong_values")
-    for case in cases:
-        if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("gradient_step", case, outcomes[case.name], ("model", "grads", "lr")), "gradient_step.modified_input")
-            break
+    deduct_modified_input(report, "gradient_step", cases, outcomes, ("model", "grads", "lr"))
 
 
 # -------------------------------------------------------------------------------------- train
@@ -305,12 +296,9 @@ def _train_call(fn, model, x, target, lr, steps):
 
 
 def _train_convert(result):
-    if type(result) is not tuple or len(result) != 2:
-        return None, False, "returned something other than a (model, losses) pair"
-    model, losses = result
-    value, _, error = to_plain(model)
-    if error or type(value) is not dict:
-        return None, False, f"returned a model that is not a dict of arrays ({error or type(model).__name__})"
+    value, losses, error = dict_pair(result, "(model, losses)", "a model that is")
+    if error:
+        return None, False, error
     try:
         curve = np.array([float(v) for v in losses], dtype=np.float64)
     except (TypeError, ValueError):
@@ -344,8 +332,7 @@ def _judge_train(cases, outcomes, report):
         )
     if not losses[-1] < losses[0]:
         raise Failure("train's losses do not go down: record the loss at every step", "train.loss_not_decreasing")
-    if out.mutated:
-        report.deduct(0.5, mutation_note("train", case, out, ("model", "x", "target", "lr", "steps")), "train.modified_input")
+    deduct_modified_input(report, "train", cases, outcomes, ("model", "x", "target", "lr", "steps"))
 
 
 check_sigmoid = Check("sigmoid", POINTS["sigmoid"], _sigmoid_cases, _judge_sigmoid)

@@ -17,9 +17,11 @@ import numpy as np
 
 from ..reference import a4_mnist as ref
 from ..reference.a2_backprop import numerical_gradient
-from ._core import Case, Check, Failure, close, error_mistake, expect_ok, fmt, mutation_note, ratio, shippable, to_plain, watch_backward
-from .a1_helpers import _judge_relu, _relu_cases
-from .a2_backprop import _momentum_steps
+from ._core import (
+    Case, Check, Failure, close, deduct_modified_input, error_mistake, expect_ok, fmt, numbers, ratio, shippable, to_plain, watch_backward,
+)
+from ._momentum import MomentumWords, momentum_judge, momentum_steps
+from .a1_helpers import check_relu as a1_check_relu
 
 POINTS = {
     "tanh": 1,
@@ -120,10 +122,7 @@ def _activation_check(name, reference, mistakes, large_message):
         out = outcomes[_LARGE]
         if not (out.ok and isinstance(out.value, np.ndarray) and close(out.value, reference(large.args[0]), 1e-9, 1e-12)):
             report.deduct(0.5, large_message, f"{name}.wrong_for_large_inputs")
-        for case in cases:
-            if outcomes[case.name].mutated:
-                report.deduct(0.5, mutation_note(name, case, outcomes[case.name], ("x",)), f"{name}.modified_input")
-                break
+        deduct_modified_input(report, name, cases, outcomes, ("x",))
 
     return Check(name, POINTS[name], lambda: _activation_cases(4101), judge)
 
@@ -152,7 +151,7 @@ check_tanh_derivative = _activation_check(
     "tanh_derivative returns nan/inf or wrong values for large |x| (e.g. x = 1000, where it is 0): compute it from "
     "np.tanh (1 - np.tanh(x)**2), not from exponentials that overflow",
 )
-check_relu = Check("relu", POINTS["relu"], _relu_cases, _judge_relu)  # the same function and check as a1
+check_relu = Check("relu", POINTS["relu"], a1_check_relu.make_cases, a1_check_relu.judge)  # the same function and check as a1
 
 
 def _judge_relu_derivative(cases, outcomes, report):
@@ -184,10 +183,7 @@ def _judge_relu_derivative(cases, outcomes, report):
             "so use x > 0, not x >= 0",
             "relu_derivative.one_at_zero",
         )
-    for case in cases:
-        if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("relu_derivative", case, outcomes[case.name], ("x",)), "relu_derivative.modified_input")
-            break
+    deduct_modified_input(report, "relu_derivative", cases, outcomes, ("x",))
 
 
 check_relu_derivative = Check("relu_derivative", POINTS["relu_derivative"], lambda: _activation_cases(4102), _judge_relu_derivative)
@@ -467,10 +463,7 @@ def _judge_mlp_forward(cases, outcomes, report):
             f"mlp_forward fails without hidden layers (params = [(W, b)], softmax regression): {no_hidden_failed}",
             "mlp_forward.fails_without_hidden_layers",
         )
-    for case in cases:
-        if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("mlp_forward", case, outcomes[case.name], ("x", "params", "activation")), "mlp_forward.modified_input")
-            break
+    deduct_modified_input(report, "mlp_forward", cases, outcomes, ("x", "params", "activation"))
 
 
 check_mlp_forward = Check("mlp_forward", POINTS["mlp_forward"], _forward_cases, _judge_mlp_forward)
@@ -563,10 +556,7 @@ def _judge_ce(cases, outcomes, report):
             "subtract each row's max before exponentiating, and take log p = z - max - log(sum(exp(z - max)))",
             "softmax_cross_entropy.wrong_for_large_logits",
         )
-    for case in cases:
-        if outcomes[case.name].mutated:
-            report.deduct(0.5, mutation_note("softmax_cross_entropy", case, outcomes[case.name], ("logits", "y")), "softmax_cross_entropy.modified_input")
-            break
+    deduct_modified_input(report, "softmax_cross_entropy", cases, outcomes, ("logits", "y"))
 
 
 check_softmax_cross_entropy = Check("softmax_cross_entropy", POINTS["softmax_cross_entropy"], _ce_cases, _judge_ce, _ce_convert)
@@ -694,11 +684,8 @@ def _judge_mlp_backward(cases, outcomes, report):
         report.deduct(1.0, f"mlp_backward fails without hidden layers (params = [(W, b)]): {no_hidden_failed}", "mlp_backward.fails_without_hidden_layers")
     if any(outcomes[case.name].cache_writes for case in cases):
         return  # the backward pass wrote into x or params: Check deducts for that (watch), with its own message
-    for case in cases:
-        if outcomes[case.name].mutated:
-            names = ("x", "params", "activation", "dlogits")
-            report.deduct(1.0, mutation_note("mlp_forward or mlp_backward", case, outcomes[case.name], names), "mlp_backward.modified_input")
-            break
+    names = ("x", "params", "activation", "dlogits")
+    deduct_modified_input(report, "mlp_forward or mlp_backward", cases, outcomes, names, 1.0, mistake="mlp_backward.modified_input")
 
 
 def _backward_problem(case, out):
@@ -767,7 +754,7 @@ def _momentum_cases():
         return tuple(rng.normal(size=shape).astype(dtype) for _ in range(n))
 
     def case(name, w, dw, lr, momentum):
-        return Case(name, (w, dw, {"learning_rate": lr, "momentum": momentum}), call=_momentum_steps)
+        return Case(name, (w, dw, {"learning_rate": lr, "momentum": momentum}), call=momentum_steps)
 
     return [
         case("weights 3x4, lr 0.1, momentum 0.9", rng.normal(size=(3, 4)), grads((3, 4)), 0.1, 0.9),
@@ -777,50 +764,21 @@ def _momentum_cases():
     ]
 
 
-def _judge_momentum(cases, outcomes, report):
-    for case in cases:
-        out = outcomes[case.name]
-        expect_ok("sgd_momentum_update", out, case, returns=tuple)
-        w, grads, config = case.args
-        want = _momentum_steps(ref.sgd_momentum_update, w, grads, dict(config))
-        lr, momentum = config["learning_rate"], config["momentum"]
-        rtol, atol = _tolerance(w)
-        for step, (g, e) in enumerate(zip(out.value, want)):
-            if g.shape != e.shape:
-                raise Failure(f"sgd_momentum_update returned w of shape {g.shape} at step {step + 1}; expected {e.shape}", "sgd_momentum_update.wrong_shape")
-            if close(g, e, rtol, atol):
-                continue
-            plain = w.astype(np.float64) - lr * np.sum(grads[: step + 1], axis=0)
-            uphill = _momentum_steps(lambda p, d, c: ref.sgd_momentum_update(p, -d, c), w, grads, dict(config))
-            if close(g, uphill[step], rtol, atol):
-                raise Failure("sgd_momentum_update goes uphill: v = momentum * v + learning_rate * dw, then w = w - v", "sgd_momentum_update.uphill")
-            if momentum > 0 and close(g, plain, rtol, atol):
-                raise Failure(
-                    "sgd_momentum_update moves w by learning_rate * dw only: the velocity is ignored or not carried to "
-                    "the next call. Keep v in config['velocity'] and return that config",
-                    "sgd_momentum_update.no_velocity",
-                )
-            if step > 0:
-                raise Failure(
-                    f"sgd_momentum_update is right on the first step but wrong from step {step + 1} ('{case.name}'): "
-                    "v = momentum * v + learning_rate * dw must use the velocity the previous call returned in config",
-                    "sgd_momentum_update.velocity_not_carried",
-                )
-            raise Failure(
-                f"sgd_momentum_update: after one step on '{case.name}' expected w = {fmt(e)}, got {fmt(g)} "
-                "(v = momentum * v + learning_rate * dw; w = w - v)",
-                "sgd_momentum_update.wrong_values",
-            )
-    for case in cases:
-        changed = [("w", "dw")[i] for i in outcomes[case.name].mutated if i < 2]  # config is state: updating it is fine
-        if changed:
-            report.deduct(
-                0.5,
-                f"sgd_momentum_update changed its input {', '.join(changed)} in place (test input '{case.name}'): "
-                "return a new array (w - v, not w -= v) so the caller's weights change only when it assigns the result",
-                "sgd_momentum_update.modified_input",
-            )
-            break
+_judge_momentum = momentum_judge(
+    "sgd_momentum_update",
+    ref.sgd_momentum_update,
+    _tolerance,
+    MomentumWords(
+        rule="v = momentum * v + learning_rate * dw; w = w - v",
+        carry="v = momentum * v + learning_rate * dw must use the velocity the previous call returned in config",
+        no_velocity=(
+            "sgd_momentum_update moves w by learning_rate * dw only: the velocity is ignored or not carried to "
+            "the next call. Keep v in config['velocity'] and return that config"
+        ),
+        new_array="return a new array (w - v, not w -= v) so the caller's weights change only when it assigns the result",
+        uphill="sgd_momentum_update goes uphill: v = momentum * v + learning_rate * dw, then w = w - v",
+    ),
+)
 
 
 check_sgd_momentum_update = Check("sgd_momentum_update", POINTS["sgd_momentum_update"], _momentum_cases, _judge_momentum)
@@ -960,23 +918,6 @@ def _train_on_mnist(fn, pixels, labels, val_pixels, val_labels, settings, twice)
 _HISTORY_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr")
 
 
-def _numbers(series):
-    """A 1-D float array from a list of Python or numpy numbers (or a 1-D numeric array), else None."""
-    if type(series) is np.ndarray and series.dtype.kind in "fiu" and series.ndim == 1:
-        return np.array(series, dtype=np.float64)
-    if type(series) not in (list, tuple):
-        return None
-    out = []
-    for v in series:
-        if type(v) in (int, float) or isinstance(v, (np.floating, np.integer)) and type(v).__module__ == "numpy":
-            out.append(float(v))
-        elif type(v) is np.ndarray and v.size == 1 and v.dtype.kind in "fiu":
-            out.append(float(v.reshape(())))
-        else:
-            return None
-    return np.array(out, dtype=np.float64)
-
-
 def _history(history, label):
     if type(history) is not dict:
         return None, f"returned a {label} of type {type(history).__name__}; expected a dict of per-epoch lists"
@@ -984,7 +925,7 @@ def _history(history, label):
     for key in _HISTORY_KEYS:
         if key not in history:
             return None, f"returned a {label} without '{key}' (it needs {', '.join(_HISTORY_KEYS)})"
-        values = _numbers(history[key])
+        values = numbers(history[key])
         if values is None:
             return None, f"returned {label}['{key}'] that is not a list of numbers"
         curves[key] = values

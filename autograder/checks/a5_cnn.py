@@ -23,7 +23,7 @@ import numpy as np
 from ..reference import a5_cnn as ref
 from ..reference import a5_naive as naive
 from ..reference.a2_backprop import numerical_gradient
-from ._core import Case, Check, Failure, Outcome, error_mistake, expect_ok, fmt, mutation_note, shippable, watch_backward
+from ._core import Case, Check, Failure, deduct_modified_input, driver_value, expect_ok, fmt, shippable, watch_backward
 
 POINTS = {
     "tf_padding": 1,
@@ -84,38 +84,13 @@ def _numeric(forward, arrays, dout):
     return [numerical_gradient(lambda _: float(np.sum(forward(*arrays) * dout)), a) for a in arrays]
 
 
-def _first_mutation(name, cases, outcomes, arg_names, report, points=0.5, only=None):
-    """Deduct once for an argument changed in place; `only`: the argument indices that count (a backward check's
-    dout, not the forward's inputs, which the forward check already judges)."""
-    for case in cases:
-        outcome = outcomes[case.name]
-        if any(only is None or i in only for i in outcome.mutated):
-            if only is not None:
-                outcome = Outcome(value=outcome.value, mutated=tuple(i for i in outcome.mutated if i in only))
-            report.deduct(points, mutation_note(name, case, outcome, arg_names), f"{name}.modified_input")
-            return
-
-
-def _returned(name, outcome, case, hint=""):
-    """The plain value of a driver's call. Drivers return {"returned ...": []} when the student's function
-    returned something other than the tuple it must return, and the key says what. `hint` follows an error."""
-    if not outcome.ok:
-        raise Failure(f"{name} {outcome.error} (on test input '{case.name}'){hint}", error_mistake(name, outcome.error))
-    if isinstance(outcome.value, dict):
-        for key in outcome.value:
-            if key.startswith("returned "):
-                raise Failure(f"{name} {key} (on test input '{case.name}')", f"{name}.wrong_return")
-            if key.startswith("its forward pass returned "):
-                raise Failure(f"{name}: {key} (on test input '{case.name}')", f"{name}.forward_wrong_return")
-    return outcome.value
-
-
 # Drivers: trusted code sent into the verification sandbox by its source; only their arguments, np, math and
-# functools are available there, so each is self-contained.
+# functools are available there, so each is self-contained. What they return when the student's function returns
+# something they cannot use: see "Drivers" in _core's docstring (driver_value reads it).
 
 
 @shippable
-def _a5_forward_out(fn, *args):
+def _forward_output(fn, *args):
     """The output of a forward pass that must return (out, cache)."""
     result = fn(*args)
     if type(result) is not tuple or len(result) != 2:
@@ -124,7 +99,7 @@ def _a5_forward_out(fn, *args):
 
 
 @watch_backward
-def _a5_backward(fns, dout, *args):
+def _forward_then_backward(fns, dout, *args):
     """(out, gradients...) of a forward/backward pair: the backward pass gets the cache its forward pass made."""
     forward, backward = fns
     result = forward(*args)
@@ -146,7 +121,7 @@ _PADDING_ROWS = [
 
 
 @shippable
-def _a5_padding_table(fn, rows):
+def _padding_table(fn, rows):
     """One row (out, before, after) per (size, k, stride, padding)."""
     table = []
     for row in rows:
@@ -158,12 +133,12 @@ def _a5_padding_table(fn, rows):
 
 
 def _padding_cases():
-    return [Case("TF's rule on 15 sizes", ([list(r) for r in _PADDING_ROWS],), call=_a5_padding_table)]
+    return [Case("TF's rule on 15 sizes", ([list(r) for r in _PADDING_ROWS],), call=_padding_table)]
 
 
 def _judge_tf_padding(cases, outcomes, report):
     case = cases[0]
-    got = _returned("tf_padding", outcomes[case.name], case)
+    got = driver_value("tf_padding", outcomes[case.name], case)
     rows = case.args[0]
     for row, values in zip(rows, got):
         size, k, stride, padding = row
@@ -266,12 +241,12 @@ _CONV_HINT = ": x is NHWC (N, H, W, C_in), w is HWIO (KH, KW, C_in, C_out), b is
 
 
 def _conv_forward_cases():
-    return [Case(name, args, call=_a5_forward_out) for name, (args, _) in _conv_problems().items()]
+    return [Case(name, args, call=_forward_output) for name, (args, _) in _conv_problems().items()]
 
 
 def _judge_conv2d_forward(cases, outcomes, report):
     for case in cases:
-        got = _returned("conv2d_forward", outcomes[case.name], case, _CONV_HINT)
+        got = driver_value("conv2d_forward", outcomes[case.name], case, _CONV_HINT)
         x, w, b, stride, padding = case.args
         want = naive.conv2d_forward(x, w, b, stride, padding)[0]
         if _agree(got, want):
@@ -282,7 +257,7 @@ def _judge_conv2d_forward(cases, outcomes, report):
             if value.shape == got.shape and _agree(got, value):
                 raise Failure(f"conv2d_forward: {message} (test input '{case.name}')", f"conv2d_forward.{mistake}")
         raise Failure(f"conv2d_forward is wrong on '{case.name}': expected {fmt(want)}, got {fmt(got)}", "conv2d_forward.wrong_values")
-    _first_mutation("conv2d_forward", cases, outcomes, _CONV_ARGS, report)
+    deduct_modified_input(report, "conv2d_forward", cases, outcomes, _CONV_ARGS)
 
 
 @functools.lru_cache(maxsize=None)
@@ -293,7 +268,7 @@ def _conv_expected(name):
 
 
 def _conv_backward_cases():
-    return [Case(name, (dout, *args), call=_a5_backward) for name, (args, dout) in _conv_problems().items()]
+    return [Case(name, (dout, *args), call=_forward_then_backward) for name, (args, dout) in _conv_problems().items()]
 
 
 def _conv_dx_variants(x, w, b, stride, padding, dout):
@@ -315,7 +290,7 @@ def _conv_dx_variants(x, w, b, stride, padding, dout):
 
 def _judge_conv2d_backward(cases, outcomes, report):
     for case in cases:
-        value = _returned("conv2d_backward", outcomes[case.name], case, _CONV_HINT)
+        value = driver_value("conv2d_backward", outcomes[case.name], case, _CONV_HINT)
         dout, x, w, b, stride, padding = case.args
         if not isinstance(value, tuple) or len(value) != 4:
             raise Failure(f"conv2d_backward must return three gradients (dx, dw, db); got {len(value) - 1} on '{case.name}'", "conv2d_backward.wrong_return")
@@ -356,7 +331,7 @@ def _judge_conv2d_backward(cases, outcomes, report):
             if _agree(dx, variant, GRAD_TOL):
                 raise Failure(f"conv2d_backward: {message} {where}", f"conv2d_backward.{mistake}")
         raise Failure(f"conv2d_backward: dx is wrong {where}: expected {fmt(want_dx)}, got {fmt(dx)}", "conv2d_backward.dx_wrong")
-    _first_mutation("conv2d_backward", cases, outcomes, ("dout", *_CONV_ARGS), report, only=(0,))
+    deduct_modified_input(report, "conv2d_backward", cases, outcomes, ("dout", *_CONV_ARGS), only=(0,))
 
 
 # --------------------------------------------------------------------------------------------- ReLU
@@ -379,12 +354,12 @@ _RELU_ZEROS = "x (3, 4, 4, 2) with exact zeros"
 
 
 def _relu_forward_cases():
-    return [Case(name, (x,), call=_a5_forward_out) for name, (x, _) in _relu_problems().items()]
+    return [Case(name, (x,), call=_forward_output) for name, (x, _) in _relu_problems().items()]
 
 
 def _judge_relu_forward(cases, outcomes, report):
     for case in cases:
-        got = _returned("relu_forward", outcomes[case.name], case)
+        got = driver_value("relu_forward", outcomes[case.name], case)
         (x,) = case.args
         want = np.maximum(x, 0)
         if _agree(got, want):
@@ -398,16 +373,16 @@ def _judge_relu_forward(cases, outcomes, report):
                 "relu_forward.negative_values",
             )
         raise Failure(f"relu_forward is wrong on '{case.name}': max(x, 0) elementwise; expected {fmt(want)}, got {fmt(got)}", "relu_forward.wrong_values")
-    _first_mutation("relu_forward", cases, outcomes, ("x",), report)
+    deduct_modified_input(report, "relu_forward", cases, outcomes, ("x",))
 
 
 def _relu_backward_cases():
-    return [Case(name, (dout, x), call=_a5_backward) for name, (x, dout) in _relu_problems().items()]
+    return [Case(name, (dout, x), call=_forward_then_backward) for name, (x, dout) in _relu_problems().items()]
 
 
 def _judge_relu_backward(cases, outcomes, report):
     for case in cases:
-        value = _returned("relu_backward", outcomes[case.name], case)
+        value = driver_value("relu_backward", outcomes[case.name], case)
         dout, x = case.args
         if not isinstance(value, tuple) or len(value) != 2:
             raise Failure(f"relu_backward must return one array, dx; got {len(value) - 1} values", "relu_backward.wrong_return")
@@ -427,7 +402,7 @@ def _judge_relu_backward(cases, outcomes, report):
         if _agree(dx, dout * (dout > 0)) or _agree(dx, np.maximum(dout, 0)):
             raise Failure("relu_backward masks with the sign of dout; the mask is where the forward's input was positive", "relu_backward.mask_from_dout")
         raise Failure(f"relu_backward is wrong on '{case.name}': dx = dout where x > 0, else 0", "relu_backward.wrong_values")
-    _first_mutation("relu_backward", cases, outcomes, ("dout", "x"), report, only=(0,))
+    deduct_modified_input(report, "relu_backward", cases, outcomes, ("dout", "x"), only=(0,))
 
 
 # ------------------------------------------------------------------------------- batch normalisation
@@ -458,7 +433,7 @@ def _bn_problems():
 
 
 @shippable
-def _a5_batch_norm_forward(fn, *args):
+def _batch_norm_outputs(fn, *args):
     """(y, new running mean, new running var) of batch_norm_forward(x, running, training[, momentum])."""
     result = fn(*args)
     if type(result) is not tuple or len(result) != 3:
@@ -470,7 +445,7 @@ def _a5_batch_norm_forward(fn, *args):
 
 
 def _bn_forward_cases():
-    return [Case(name, args, call=_a5_batch_norm_forward) for name, (args, _) in _bn_problems().items()]
+    return [Case(name, args, call=_batch_norm_outputs) for name, (args, _) in _bn_problems().items()]
 
 
 def _bn_normalise(x, axes, ddof=0, eps=ref.BN_EPSILON, eps_outside=False):
@@ -496,7 +471,7 @@ def _bn_variants(x):
 def _judge_batch_norm_forward(cases, outcomes, report):
     deductions = {}
     for case in cases:
-        got = _returned("batch_norm_forward", outcomes[case.name], case)
+        got = driver_value("batch_norm_forward", outcomes[case.name], case)
         x, running, training = case.args[:3]
         momentum = case.args[3] if len(case.args) > 3 else ref.BN_MOMENTUM
         y, new_mean, new_var = got
@@ -540,11 +515,11 @@ def _judge_batch_norm_forward(cases, outcomes, report):
                 "inference update": "running_changed_at_inference"}
     for key, (points, message) in deductions.items():
         report.deduct(points, f"batch_norm_forward: {message}", f"batch_norm_forward.{mistakes[key]}")
-    _first_mutation("batch_norm_forward", cases, outcomes, ("x", "running", "training", "momentum"), report)
+    deduct_modified_input(report, "batch_norm_forward", cases, outcomes, ("x", "running", "training", "momentum"))
 
 
 def _bn_backward_cases():
-    return [Case(name, (dout, *args), call=_a5_backward) for name, (args, dout) in _bn_problems().items() if "one sample" not in name]
+    return [Case(name, (dout, *args), call=_forward_then_backward) for name, (args, dout) in _bn_problems().items() if "one sample" not in name]
 
 
 @functools.lru_cache(maxsize=None)
@@ -556,7 +531,7 @@ def _bn_expected(name):
 
 def _judge_batch_norm_backward(cases, outcomes, report):
     for case in cases:
-        value = _returned("batch_norm_backward", outcomes[case.name], case)
+        value = driver_value("batch_norm_backward", outcomes[case.name], case)
         dout, x, running, training = case.args[:4]
         if not isinstance(value, tuple) or len(value) != 2:
             raise Failure(f"batch_norm_backward must return one array, dx; got {len(value) - 1} values", "batch_norm_backward.wrong_return")
@@ -596,7 +571,7 @@ def _judge_batch_norm_backward(cases, outcomes, report):
         if _agree(dx, wrong_axes, GRAD_TOL):
             raise Failure(f"batch_norm_backward: {_WRONG_AXES}: the means in dx are over N, H and W too {where}", "batch_norm_backward.wrong_axes")
         raise Failure(f"batch_norm_backward is wrong {where}: expected {fmt(want)}, got {fmt(dx)}", "batch_norm_backward.wrong_values")
-    _first_mutation("batch_norm_backward", cases, outcomes, ("dout", "x", "running", "training", "momentum"), report, only=(0,))
+    deduct_modified_input(report, "batch_norm_backward", cases, outcomes, ("dout", "x", "running", "training", "momentum"), only=(0,))
 
 
 # -------------------------------------------------------------------------------------- max pooling
@@ -653,12 +628,12 @@ def _pool_variants(x, size, stride, padding):
 
 
 def _pool_forward_cases():
-    return [Case(name, args, call=_a5_forward_out) for name, (args, _) in _pool_problems().items()]
+    return [Case(name, args, call=_forward_output) for name, (args, _) in _pool_problems().items()]
 
 
 def _judge_max_pool_forward(cases, outcomes, report):
     for case in cases:
-        got = _returned("max_pool_forward", outcomes[case.name], case)
+        got = driver_value("max_pool_forward", outcomes[case.name], case)
         x, size, stride, padding = case.args
         want = naive.max_pool_forward(x, size, stride, padding)[0]
         if _agree(got, want):
@@ -671,11 +646,11 @@ def _judge_max_pool_forward(cases, outcomes, report):
         if _agree(got, np.broadcast_to(want.max(axis=3, keepdims=True), want.shape)):
             raise Failure("max_pool_forward takes the maximum over the channels too: pool each channel on its own (over H and W)", "max_pool_forward.over_channels")
         raise Failure(f"max_pool_forward is wrong on '{case.name}': expected {fmt(want)}, got {fmt(got)}", "max_pool_forward.wrong_values")
-    _first_mutation("max_pool_forward", cases, outcomes, ("x", "size", "stride", "padding"), report)
+    deduct_modified_input(report, "max_pool_forward", cases, outcomes, ("x", "size", "stride", "padding"))
 
 
 def _pool_backward_cases():
-    return [Case(name, (dout, *args), call=_a5_backward) for name, (args, dout) in _pool_problems().items()]
+    return [Case(name, (dout, *args), call=_forward_then_backward) for name, (args, dout) in _pool_problems().items()]
 
 
 @functools.lru_cache(maxsize=None)
@@ -721,7 +696,7 @@ def _pool_overwriting(x, size, stride, padding, dout):
 
 def _judge_max_pool_backward(cases, outcomes, report):
     for case in cases:
-        value = _returned("max_pool_backward", outcomes[case.name], case)
+        value = driver_value("max_pool_backward", outcomes[case.name], case)
         dout, x, size, stride, padding = case.args
         if not isinstance(value, tuple) or len(value) != 2:
             raise Failure(f"max_pool_backward must return one array, dx; got {len(value) - 1} values", "max_pool_backward.wrong_return")
@@ -748,14 +723,14 @@ def _judge_max_pool_backward(cases, outcomes, report):
             raise Failure(f"max_pool_backward: overlapping windows must ADD their gradients into dx (+=, not =) {where}", "max_pool_backward.overlaps_overwritten")
         raise Failure(f"max_pool_backward is wrong {where}: each window's dout goes to the cell holding its maximum; "
                       f"expected {fmt(want)}, got {fmt(dx)}", "max_pool_backward.wrong_values")
-    _first_mutation("max_pool_backward", cases, outcomes, ("dout", "x", "size", "stride", "padding"), report, only=(0,))
+    deduct_modified_input(report, "max_pool_backward", cases, outcomes, ("dout", "x", "size", "stride", "padding"), only=(0,))
 
 
 # ------------------------------------------------------------------------------------------ dropout
 
 
 @shippable
-def _a5_dropout_forward(fn, x, keep_prob, seed, training):
+def _dropout_three_seeds(fn, x, keep_prob, seed, training):
     """Outputs for rng seeds (seed, seed, seed + 1): the same seed must give the same mask."""
     outs = []
     for s in (seed, seed, seed + 1):
@@ -779,7 +754,7 @@ def _dropout_problems():
 
 
 def _dropout_forward_cases():
-    return [Case(name, args, call=_a5_dropout_forward) for name, args in _dropout_problems().items()]
+    return [Case(name, args, call=_dropout_three_seeds) for name, args in _dropout_problems().items()]
 
 
 _KEEP_NOTE = "keep_prob is the probability of KEEPING a unit (TF1's argument; TF2's rate = 1 - keep_prob)"
@@ -788,7 +763,7 @@ _KEEP_NOTE = "keep_prob is the probability of KEEPING a unit (TF1's argument; TF
 def _judge_dropout_forward(cases, outcomes, report):
     deductions = {}
     for case in cases:
-        got = _returned("dropout_forward", outcomes[case.name], case)
+        got = driver_value("dropout_forward", outcomes[case.name], case)
         x, keep_prob, _, training = case.args
         first, same_seed, other_seed = got
         if first.shape != x.shape:
@@ -820,11 +795,11 @@ def _judge_dropout_forward(cases, outcomes, report):
                                 "rng.random(x.shape) < keep_prob: the same rng seed must give the same mask"
     for message in deductions.values():
         report.deduct(1, message, "dropout_forward.ignores_rng")
-    _first_mutation("dropout_forward", cases, outcomes, ("x",), report)
+    deduct_modified_input(report, "dropout_forward", cases, outcomes, ("x",))
 
 
 @watch_backward
-def _a5_dropout_backward(fns, x, keep_prob, seed, training, dout):
+def _dropout_forward_then_backward(fns, x, keep_prob, seed, training, dout):
     forward, backward = fns
     result = forward(x, keep_prob, np.random.default_rng(seed), training)
     if type(result) is not tuple or len(result) != 2:
@@ -836,13 +811,13 @@ def _dropout_backward_cases():
     rng = np.random.default_rng(5006)
     cases = []
     for name, (x, keep_prob, seed, training) in _dropout_problems().items():
-        cases.append(Case(name, (x, keep_prob, seed, training, rng.normal(size=x.shape)), call=_a5_dropout_backward))
+        cases.append(Case(name, (x, keep_prob, seed, training, rng.normal(size=x.shape)), call=_dropout_forward_then_backward))
     return cases
 
 
 def _judge_dropout_backward(cases, outcomes, report):
     for case in cases:
-        value = _returned("dropout_backward", outcomes[case.name], case)
+        value = driver_value("dropout_backward", outcomes[case.name], case)
         x, keep_prob, _, training, dout = case.args
         out, dx = value
         valid = out.shape == x.shape and (
@@ -861,7 +836,7 @@ def _judge_dropout_backward(cases, outcomes, report):
             raise Failure("dropout_backward returns dout unchanged: the dropped units get no gradient (dout * mask / keep_prob)", "dropout_backward.no_mask")
         raise Failure(f"dropout_backward must use the very same mask and scale as the forward pass (keep it in the cache); "
                       f"test input '{case.name}'", "dropout_backward.wrong_mask")
-    _first_mutation("dropout_backward", cases, outcomes, ("x", "keep_prob", "seed", "training", "dout"), report, only=(4,))
+    deduct_modified_input(report, "dropout_backward", cases, outcomes, ("x", "keep_prob", "seed", "training", "dout"), only=(4,))
 
 
 # -------------------------------------------------------------------------------------------- dense
@@ -881,12 +856,12 @@ def _dense_problems():
 
 
 def _dense_forward_cases():
-    return [Case(name, args, call=_a5_forward_out) for name, (args, _) in _dense_problems().items()]
+    return [Case(name, args, call=_forward_output) for name, (args, _) in _dense_problems().items()]
 
 
 def _judge_dense_forward(cases, outcomes, report):
     for case in cases:
-        got = _returned("dense_forward", outcomes[case.name], case)
+        got = driver_value("dense_forward", outcomes[case.name], case)
         x, w, b = case.args
         want = naive.dense_forward(x, w, b)
         if _agree(got, want):
@@ -902,11 +877,11 @@ def _judge_dense_forward(cases, outcomes, report):
         if w.shape[0] == w.shape[1] and _agree(got, naive.dense_forward(x, w.T, b)):
             raise Failure("dense_forward uses w transposed: out = x @ w + b with w of shape (D_in, D_out)", "dense_forward.w_transposed")
         raise Failure(f"dense_forward is wrong on '{case.name}': expected {fmt(want)}, got {fmt(got)}", "dense_forward.wrong_values")
-    _first_mutation("dense_forward", cases, outcomes, ("x", "w", "b"), report)
+    deduct_modified_input(report, "dense_forward", cases, outcomes, ("x", "w", "b"))
 
 
 def _dense_backward_cases():
-    return [Case(name, (dout, *args), call=_a5_backward) for name, (args, dout) in _dense_problems().items()]
+    return [Case(name, (dout, *args), call=_forward_then_backward) for name, (args, dout) in _dense_problems().items()]
 
 
 @functools.lru_cache(maxsize=None)
@@ -917,7 +892,7 @@ def _dense_expected(name):
 
 def _judge_dense_backward(cases, outcomes, report):
     for case in cases:
-        value = _returned("dense_backward", outcomes[case.name], case)
+        value = driver_value("dense_backward", outcomes[case.name], case)
         dout, x, w, b = case.args
         if not isinstance(value, tuple) or len(value) != 4:
             raise Failure(f"dense_backward must return three gradients (dx, dw, db); got {len(value) - 1}", "dense_backward.wrong_return")
@@ -945,7 +920,7 @@ def _judge_dense_backward(cases, outcomes, report):
         if dx.shape != x.shape and dx.size == x.size and _agree(dx.reshape(x.shape), want_dx, GRAD_TOL):
             raise Failure(f"dense_backward: dx has shape {dx.shape}; give it the shape of the forward's x, {x.shape} (reshape it back)", "dense_backward.dx_wrong_shape")
         raise Failure(f"dense_backward: dx is wrong: (dout @ w.T) in the shape of x {where}", "dense_backward.dx_wrong")
-    _first_mutation("dense_backward", cases, outcomes, ("dout", "x", "w", "b"), report, only=(0,))
+    deduct_modified_input(report, "dense_backward", cases, outcomes, ("dout", "x", "w", "b"), only=(0,))
 
 
 # ----------------------------------------------------------------------------------------- the loss
@@ -1013,7 +988,7 @@ def _judge_softmax_cross_entropy(cases, outcomes, report):
         if _agree(dlogits, -want_d):
             raise Failure(f"{name}: dlogits has the wrong sign: (softmax(logits) - labels) / N", f"{name}.dlogits_wrong_sign")
         raise Failure(f"{name}: dlogits is wrong on '{case.name}': expected {fmt(want_d)}, got {fmt(dlogits)}", f"{name}.wrong_dlogits")
-    _first_mutation(name, cases, outcomes, ("logits", "labels"), report)
+    deduct_modified_input(report, name, cases, outcomes, ("logits", "labels"))
 
 
 def _l2_cases():
@@ -1040,14 +1015,14 @@ def _judge_l2_loss(cases, outcomes, report):
         if math.isclose(got, want / w.size, rel_tol=1e-9) or math.isclose(got, 2 * want / w.size, rel_tol=1e-9):
             raise Failure("l2_loss averages over the entries; it sums them: sum(w ** 2) / 2", "l2_loss.averaged")
         raise Failure(f"l2_loss is wrong on '{case.name}': expected {want:.6g}, got {got:.6g}", "l2_loss.wrong_values")
-    _first_mutation("l2_loss", cases, outcomes, ("w",), report)
+    deduct_modified_input(report, "l2_loss", cases, outcomes, ("w",))
 
 
 # --------------------------------------------------------------------------------------------- Adam
 
 
 @shippable
-def _a5_adam_steps(fn, w, grads, config):
+def _adam_steps(fn, w, grads, config):
     """The weights after each call, the config passed from one call to the next (a copy first)."""
     ws = []
     config = dict(config)
@@ -1110,12 +1085,12 @@ def _adam_variants(w, grads, config):
 
 
 def _adam_cases():
-    return [Case(name, args, call=_a5_adam_steps) for name, args in _adam_problems().items()]
+    return [Case(name, args, call=_adam_steps) for name, args in _adam_problems().items()]
 
 
 def _judge_adam_update(cases, outcomes, report):
     for case in cases:
-        got = _returned("adam_update", outcomes[case.name], case)
+        got = driver_value("adam_update", outcomes[case.name], case)
         w, grads, config = case.args
         h = {**_ADAM_DEFAULTS, **config}
         forms = [naive.adam_steps(w, grads, h["learning_rate"], h["beta1"], h["beta2"], h["epsilon"], form) for form in ("tf", "paper")]
@@ -1131,11 +1106,13 @@ def _judge_adam_update(cases, outcomes, report):
             raise Failure(f"adam_update is right on the first step but wrong from step {step + 1} on '{case.name}': "
                           "m, v and t must be kept in config and passed on", "adam_update.state_not_carried")
         raise Failure(f"adam_update: after one step on '{case.name}' expected w = {fmt(forms[0][0])}, got {fmt(got[0])}", "adam_update.wrong_values")
-    for case in cases:
-        if 0 in outcomes[case.name].mutated or 1 in outcomes[case.name].mutated:
-            report.deduct(0.5, f"adam_update changed its input w or dw in place (test input '{case.name}'): return a new "
-                               "array (w = w - step, not w -= step) so the caller's weights change only when it assigns them", "adam_update.modified_input")
-            break
+    deduct_modified_input(
+        report, "adam_update", cases, outcomes, ("w", "grads", "config"), only=(0, 1),
+        note=lambda case, changed: (
+            f"adam_update changed its input w or dw in place (test input '{case.name}'): return a new "
+            "array (w = w - step, not w -= step) so the caller's weights change only when it assigns them"
+        ),
+    )
 
 
 # -------------------------------------------------------------------------------------- the network
@@ -1191,7 +1168,7 @@ def _naive_network(x, params, state, training, order=("conv", "relu", "bn", "poo
 
 
 @shippable
-def _a5_cnn_forward(fn, x, params, state, keep_prob, seed):
+def _cnn_forward_modes(fn, x, params, state, keep_prob, seed):
     """Logits and batch-norm state at inference, at training without dropout, and twice with dropout (same seed)."""
     calls = {
         "inference": fn(x, params, state, False),
@@ -1211,12 +1188,12 @@ def _a5_cnn_forward(fn, x, params, state, keep_prob, seed):
 
 def _cnn_forward_cases():
     x, _, params, state, _ = _network()
-    return [Case(f"{_NET['n']} images 7x7x1, 4 filters, 6 hidden units", (x, params, state, _DROPOUT_KEEP, _NET_SEED), call=_a5_cnn_forward)]
+    return [Case(f"{_NET['n']} images 7x7x1, 4 filters, 6 hidden units", (x, params, state, _DROPOUT_KEEP, _NET_SEED), call=_cnn_forward_modes)]
 
 
 def _judge_cnn_forward(cases, outcomes, report):
     case = cases[0]
-    got = _returned("cnn_forward", outcomes[case.name], case, _NET_HINT)
+    got = driver_value("cnn_forward", outcomes[case.name], case, _NET_HINT)
     x, params, state, keep_prob, _ = case.args
     want_inf, _, _ = _naive_network(x, params, state, False)
     want_train, mean, var = _naive_network(x, params, state, True)
@@ -1250,15 +1227,14 @@ def _judge_cnn_forward(cases, outcomes, report):
     elif not np.array_equal(got["dropout"], got["dropout again"]):
         report.deduct(0.5, "cnn_forward with dropout gives different logits for the same rng seed: draw the mask from "
                            "the rng argument", "cnn_forward.dropout_ignores_rng")
-    if outcomes[case.name].mutated:
-        report.deduct(0.5, mutation_note("cnn_forward", case, outcomes[case.name], ("x", "params", "state")), "cnn_forward.modified_input")
+    deduct_modified_input(report, "cnn_forward", cases, outcomes, ("x", "params", "state"))
 
 
 _PROBES = (("W_conv", 3), ("W_conv", 20), ("b_conv", 1), ("W1", 5), ("W1", 40), ("W1", 77), ("b1", 2), ("W2", 13), ("b2", 4))
 
 
 @watch_backward
-def _a5_cnn_backward(fns, x, params, state, dlogits, keep_prob, seed, probes):
+def _cnn_backward_probes(fns, x, params, state, dlogits, keep_prob, seed, probes):
     """Gradients at training without dropout; with dropout, the gradients at a few entries, and sum(logits *
     dlogits) of the student's own forward pass with the same rng seed (so the same dropout mask) at each of those
     entries moved by +1e-6 and -1e-6, for central differences (taken by the judge: the sums are what any two
@@ -1293,7 +1269,7 @@ def _cnn_backward_cases():
     x, _, params, state, dlogits = _network()
     probes = [list(p) for p in _PROBES]
     return [Case(f"{_NET['n']} images 7x7x1, 4 filters, 6 hidden units", (x, params, state, dlogits, _DROPOUT_KEEP, _NET_SEED, probes),
-                 call=_a5_cnn_backward)]
+                 call=_cnn_backward_probes)]
 
 
 @functools.lru_cache(maxsize=None)
@@ -1311,7 +1287,7 @@ def _network_gradients():
 
 def _judge_cnn_backward(cases, outcomes, report):
     case = cases[0]
-    got = _returned("cnn_backward", outcomes[case.name], case, _NET_HINT)
+    got = driver_value("cnn_backward", outcomes[case.name], case, _NET_HINT)
     x, params, state, dlogits, *_ = case.args
     if not _agree(got["logits"], _naive_network(x, params, state, True)[0]):
         raise Failure("cnn_backward is checked with the cache of your cnn_forward, which gives wrong logits: fix cnn_forward first", "cnn_backward.forward_wrong")
@@ -1335,15 +1311,14 @@ def _judge_cnn_backward(cases, outcomes, report):
     if _scale_error(analytic, numeric) > 1e-5:
         raise Failure("cnn_backward with dropout disagrees with finite differences of your cnn_forward (same rng seed): "
                       "the backward pass must use the dropout mask of that forward pass (from the cache)", "cnn_backward.dropout_mask_not_reused")
-    if outcomes[case.name].mutated:
-        report.deduct(0.5, mutation_note("cnn_backward", case, outcomes[case.name], ("x", "params", "state", "dlogits")), "cnn_backward.modified_input")
+    deduct_modified_input(report, "cnn_backward", cases, outcomes, ("x", "params", "state", "dlogits"))
 
 
 # ------------------------------------------------------------------------------------ the training loop
 
 
 @shippable
-def _a5_train(fn, x, labels, params, state, learning_rate, seed, settings, epochs):
+def _train_epoch_runs(fn, x, labels, params, state, learning_rate, seed, settings, epochs):
     """Run the student's train_epoch `epochs` times (Adam configs made here); return the params, the batch-norm
     state and the per-batch losses of every epoch."""
     configs = {key: {"learning_rate": learning_rate} for key in params}
@@ -1391,8 +1366,8 @@ def _train_cases():
     tx, ty, tparams, tstate = _toy_problem()
     learning = dict(batch_size=16, keep_prob=0.75, l2_lambda=5e-4, shuffle=True)
     return [
-        Case(_DETERMINISTIC, (xs, ys, params, state, 1e-3, 5, deterministic, 1), call=_a5_train),
-        Case(_LEARNING, (tx, ty, tparams, tstate, 1e-2, 6, learning, 3), call=_a5_train),
+        Case(_DETERMINISTIC, (xs, ys, params, state, 1e-3, 5, deterministic, 1), call=_train_epoch_runs),
+        Case(_LEARNING, (tx, ty, tparams, tstate, 1e-2, 6, learning, 3), call=_train_epoch_runs),
     ]
 
 
@@ -1428,7 +1403,7 @@ def _reference_epoch(x, labels, params, state, learning_rate, settings, l2=True,
 
 def _judge_train_epoch(cases, outcomes, report):
     for case in cases:
-        got = _returned("train_epoch", outcomes[case.name], case)
+        got = driver_value("train_epoch", outcomes[case.name], case)
         x, labels, params, state, learning_rate, _, settings, epochs = case.args
         keys = sorted(k.removeprefix("param ") for k in got if k.startswith("param "))
         if keys != sorted(params):

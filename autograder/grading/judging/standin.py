@@ -105,6 +105,7 @@ def request(assignment: str) -> dict:
     from ...checks import _core
 
     checks = spec(assignment).checks()
+    helpers = _core.shippable_helpers(checks)  # {qualname: source}, this assignment's only
     out = {"checks": {}, "functions": {}, "needs": {}}
     for name, check in checks.items():
         out["needs"][name] = list(check.functions)
@@ -113,14 +114,14 @@ def request(assignment: str) -> dict:
         cases = []
         for case in check.cases():
             call = case.call.__qualname__ if case.call else None
-            if call and call not in _core.SHIPPABLE:
+            if call and call not in helpers:
                 raise RuntimeError(f"{assignment}.{name}: case driver {call} is not @shippable")
-            cases.append({"args": wire.encode(tuple(case.args), _core.SHIPPABLE)["$tuple"], "call": call})
+            cases.append({"args": wire.encode(tuple(case.args), helpers)["$tuple"], "call": call})
         out["checks"][name] = cases
     # Only the helpers this assignment's cases use: another assignment's (and their code) stay out.
     used = set()
     _helpers_named(out["checks"], used)
-    out["functions"] = {name: _core.SHIPPABLE[name] for name in sorted(used)}
+    out["functions"] = {name: helpers[name] for name in sorted(used)}
     return out
 
 
