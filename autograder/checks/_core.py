@@ -357,14 +357,14 @@ def _copy(arg):
     return arg
 
 
-def _unchanged(original, now) -> bool:
+def unchanged(original, now) -> bool:
     """Is the argument the student received still equal to the case's original?"""
     if isinstance(original, _ndarray):
         return type(now) is _ndarray and now.shape == original.shape and bool(_array_equal(now, original, equal_nan=True))
     if isinstance(original, dict):
-        return type(now) is dict and now.keys() == original.keys() and all(_unchanged(original[k], now[k]) for k in original)
+        return type(now) is dict and now.keys() == original.keys() and all(unchanged(original[k], now[k]) for k in original)
     if isinstance(original, (list, tuple)):
-        return type(now) is type(original) and len(now) == len(original) and all(map(_unchanged, original, now))
+        return type(now) is type(original) and len(now) == len(original) and all(map(unchanged, original, now))
     if type(original) in (int, float):
         return type(now) is type(original) and (now == original or (now != now and original != original))
     return True  # functions, generators, None: nothing the caller could lose
@@ -381,7 +381,7 @@ def run_case(fn: Callable, case: Case, convert: Callable = to_plain) -> Outcome:
     except (Exception, SystemExit) as exc:  # KeyboardInterrupt (nbgrader's timeout) must propagate
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return Outcome(error=f"raised {type(exc).__name__}: {message}".rstrip(": "))
-    mutated = tuple(i for i, (orig, now) in enumerate(zip(originals, copies)) if not _unchanged(orig, now))
+    mutated = tuple(i for i, (orig, now) in enumerate(zip(originals, copies)) if not unchanged(orig, now))
     return Outcome(value=value, was_scalar=was_scalar, error=error, mutated=mutated)
 
 
@@ -643,5 +643,6 @@ __all__ = [
     "shippable",
     "shippable_helpers",
     "to_plain",
+    "unchanged",
     "watch_backward",
 ]

@@ -26,7 +26,7 @@ from nbformat.v4 import new_code_cell, new_output
 from traitlets import Bool, Unicode
 
 from ...assignments import spec
-from ...checks._core import Check, Outcome, Report, _unchanged
+from ...checks._core import Check, Outcome, Report, unchanged
 from . import wire
 from .standin import cell_source
 from .wire import ANSWER_MIME
@@ -53,7 +53,7 @@ def judge_rows(check: Check, rows: list) -> Report:
         except Exception as exc:  # a converter meeting a shape it did not expect, or malformed data
             plain, was_scalar, error, after = None, False, f"returned something unusable ({type(exc).__name__})", case.args
         after = after if isinstance(after, tuple) and len(after) == len(case.args) else case.args
-        mutated = tuple(i for i, (orig, now) in enumerate(zip(case.args, after)) if not callable(orig) and not _unchanged(orig, now))
+        mutated = tuple(i for i, (orig, now) in enumerate(zip(case.args, after)) if not callable(orig) and not unchanged(orig, now))
         outcomes[case.name] = Outcome(value=plain, was_scalar=was_scalar, error=error, mutated=mutated)
     if len(outcomes) < len(check.cases()):
         report = Report(points=float(check.points))
