@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from autograder.assignments import spec  # noqa: E402
 from autograder.examples import build_submission, example_students  # noqa: E402
 from autograder.grading.orchestration import coordinator, pipeline
 from autograder.grading.isolation import forkserver  # noqa: E402
@@ -60,7 +61,8 @@ BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 def plain_nbgrader(root: Path, assignments: list[str], blas_threads: str) -> float:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     # The same quick mode and data folder as the graded kernels (a4 and a5 train on MNIST).
-    env.update({k: v for k, v in course_environment()[0].items() if k not in BLAS_VARIABLES})
+    data = tuple(sorted({name for a in assignments for name in spec(a).data}))  # MNIST for a4 and a5
+    env.update({k: v for k, v in course_environment(data)[0].items() if k not in BLAS_VARIABLES})
     if blas_threads != "as-found":
         env.update({name: blas_threads for name in BLAS_VARIABLES})
     start = time.perf_counter()

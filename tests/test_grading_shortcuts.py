@@ -8,6 +8,7 @@ templates outlive one notebook.
 import json
 import sqlite3
 
+from autograder.assignments import all_specs
 from autograder.examples import write_submissions
 from autograder.grading.orchestration import coordinator, pipeline
 from notebooks import copy_course
@@ -223,7 +224,10 @@ def test_a_run_over_several_assignments_queues_the_longest_first():
     }
     assert coordinator._expected_seconds(previous, "ada", "a5_cnn") == 60.0  # its own last run
     assert coordinator._expected_seconds(previous, "carol", "a4_mnist") == 30.0  # the assignment's median
-    assert coordinator._expected_seconds(previous, "carol", "a1_helpers") == 0.0  # nothing known
+    # Nothing known from a run: the spec's figure, so a first run of a4 and a5 starts a5's (the longest) first.
+    assert coordinator._expected_seconds(previous, "carol", "a1_helpers") == all_specs()["a1_helpers"].expected_seconds
+    assert coordinator._expected_seconds({}, "ada", "a5_cnn") > coordinator._expected_seconds({}, "ada", "a4_mnist") > 0
+    assert coordinator._expected_seconds({}, "ada", "a9_unknown") == 0.0
 
 
 def test_several_assignments_graded_in_one_pool(tmp_path):

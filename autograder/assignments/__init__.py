@@ -28,6 +28,9 @@ class Assignment:
     # student); only libraries a student's notebook imports anyway, never the grading package.
     preload: tuple = ()
     catalogue_minimum: tuple = (0, 0)  # (mistakes, correct alternatives) its mutation catalogue holds at least
+    # Seconds one honest submission takes to grade (the demo's median on 2 cores, from grading_status.json): only
+    # the order of a first run's queue, longest first; later runs use each student's own last time.
+    expected_seconds: float = 0.0
 
     def checks(self) -> dict:
         return importlib.import_module(self.checks_module).CHECKS

@@ -13,5 +13,6 @@ SPEC = Assignment(
         "grad_ce": "grad_ce_tests",
         "accuracy": "accuracy_tests",
     },
+    expected_seconds=0.7,
     catalogue_minimum=(25, 10),
 )

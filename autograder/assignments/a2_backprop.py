@@ -19,5 +19,6 @@ SPEC = Assignment(
         "train": "train_tests",
     },
     preload=('matplotlib', 'sklearn.datasets'),
+    expected_seconds=8,
     catalogue_minimum=(20, 8),
 )

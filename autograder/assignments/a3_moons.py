@@ -14,5 +14,6 @@ SPEC = Assignment(
         "train": "train_tests",
     },
     preload=('matplotlib', 'sklearn.datasets', 'sklearn.model_selection'),
+    expected_seconds=7,
     catalogue_minimum=(20, 8),
 )

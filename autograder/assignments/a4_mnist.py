@@ -22,5 +22,6 @@ SPEC = Assignment(
     },
     data=('mnist',),
     preload=('h5py', 'matplotlib'),
+    expected_seconds=9,
     catalogue_minimum=(50, 20),
 )

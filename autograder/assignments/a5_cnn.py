@@ -28,5 +28,6 @@ SPEC = Assignment(
     },
     data=('mnist',),
     preload=('h5py', 'matplotlib'),
+    expected_seconds=27,
     catalogue_minimum=(25, 8),
 )

@@ -19,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from ...assignments import all_specs
 from ...files import atomic_write
 from . import pipeline, runs, untrusted
 from .course import Course
@@ -320,14 +321,18 @@ def _run(runner: Runner, tasks, record) -> list:
 
 
 def _expected_seconds(previous: dict, student: str, assignment: str) -> float:
-    """How long a submission is likely to take, from the last run that graded it (or its assignment's
-    median there); 0 where nothing is known. Only an order for the queue: longest first, so that the
-    last long notebook does not start when the others are done (a5's take twice a4's)."""
+    """How long a submission is likely to take: from the last run that graded it, else its assignment's median
+    there, else what the assignment's spec expects (0 for an assignment without one). Only an order for the
+    queue: longest first, so that the last long notebook does not start when the others are done (a5's take
+    three times a4's)."""
     before = previous.get((student, assignment))
     if before is not None and before.seconds:
         return before.seconds
     known = sorted(r.seconds for (_, a), r in previous.items() if a == assignment and r.seconds)
-    return known[len(known) // 2] if known else 0.0
+    if known:
+        return known[len(known) // 2]
+    declared = all_specs().get(assignment)
+    return declared.expected_seconds if declared is not None else 0.0
 
 
 def grade(
