@@ -387,23 +387,25 @@ def grade(
     todo.sort(key=lambda item: -_expected_seconds(previous, item[1], item[0]))
 
     # The workers first: they start up (imports, fork servers, the first kernels of the first assignment in
-    # the queue) while the templates are made. No more workers than submissions: each one's start-up is about
-    # 2 s of CPU. A worker moving on to another assignment starts that one's fork server then.
+    # the queue) while the first template is made. No more workers than submissions: each one's start-up is
+    # about 2 s of CPU. A worker moving on to another assignment starts that one's fork server then.
     runner = None
     if todo:
         runner = DaskRunner(scheduler) if scheduler else LocalRunner(max(1, min(jobs, len(todo))), warm_up=(limits, verify, todo[0][0]))
-    try:
-        templates = {a: make_template(course, a) for a in dict.fromkeys(a for a, _, _ in todo)}
-    except BaseException:
-        if runner is not None:
-            runner.close(wait=True)
-        raise
     # Locally the instructor has been warned above; a cluster's workers are refused without a sandbox
     # unless the instructor says otherwise.
     unsandboxed_ok = allow_unsandboxed or not scheduler
-    tasks = [Task(templates[a], student, data, limits, verify, allow_unsandboxed=unsandboxed_ok) for a, student, data in todo]
+    templates = {}
 
-    bar = Progress(len(tasks), progress)
+    def queued():
+        """The tasks in queue order, each assignment's template made when its first task is queued: the
+        workers start on the first assignment while the next one's template is made."""
+        for a, student, data in todo:
+            if a not in templates:
+                templates[a] = make_template(course, a)
+            yield Task(templates[a], student, data, limits, verify, allow_unsandboxed=unsandboxed_ok)
+
+    bar = Progress(len(todo), progress)
 
     def record(task, payload=None, error=None):
         assignment = task.template.assignment
@@ -424,7 +426,7 @@ def grade(
 
     try:
         with shared_engines():  # one engine for the course's gradebook over every merge of this run
-            crashed = _run(runner, tasks, record) if tasks else []
+            crashed = _run(runner, queued(), record) if todo else []
         # A worker process that died takes its pool with it: retry those students one at a time.
         for task in crashed:
             if _run(DaskRunner(scheduler) if scheduler else LocalRunner(1), [task], record):
@@ -434,7 +436,7 @@ def grade(
     if results:
         _save(course, results)
     # The run's own figures, for the class report (nnfs report).
-    runs.record_run(course, assignments, graded=Counter(t.template.assignment for t in tasks), refused=refused_in,
+    runs.record_run(course, assignments, graded=Counter(a for a, _, _ in todo), refused=refused_in,
                     skipped_unchanged=skipped_in, seconds=time.perf_counter() - started,
-                    jobs=None if scheduler else min(jobs, len(tasks)))
+                    jobs=None if scheduler else min(jobs, len(todo)))
     return results
