@@ -46,3 +46,13 @@ def test_the_courses_nbgrader_config_sets_the_timeout_nnfs_grade_uses(tmp_path):
     config = copy_course(tmp_path).config()
     assert config.Execute.timeout == 120  # nbgrader_config.py
     assert _configured(Limits(), config).Execute.timeout == 120
+
+
+def test_the_courses_own_config_sets_nothing_the_sandbox_owns(tmp_path):
+    """The notes name only what the instructor wrote: the course's nbgrader_config.py as shipped gives none
+    (Course.config adds IPC sockets of its own, which are not the instructor's)."""
+    from notebooks import copy_course
+
+    said = []
+    say_overrides(copy_course(tmp_path).file_config(), Limits(), said.append)
+    assert said == []

@@ -357,7 +357,7 @@ def grade(
     jobs = jobs or os.cpu_count() or 1
     for warning in support().warnings:
         log(f"WARNING: {warning}")
-    say_overrides(course.config(), limits, log)
+    say_overrides(course.file_config(), limits, log)  # what the instructor wrote, not what Course.config adds
     for assignment in assignments:
         _ensure_assignment_in_gradebook(course, assignment)
     previous = {(r.student, r.assignment): r for r in pipeline.load_results(course)}

@@ -87,14 +87,19 @@ class Course:
         return f"sqlite:///{self.gradebook_path}"
 
     # ------------------------------------------------------------------------------ nbgrader
-    def config(self):
-        """The course's nbgrader_config.py, with the root pinned to this folder."""
+    def file_config(self):
+        """What the course's nbgrader_config.py itself sets (nothing of what this package adds)."""
         from traitlets.config import Config
         from traitlets.config.loader import PyFileConfigLoader
 
         config = Config()
         if (self.root / "nbgrader_config.py").is_file():
             config.merge(PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config())
+        return config
+
+    def config(self):
+        """The course's nbgrader_config.py, with the root pinned to this folder."""
+        config = self.file_config()
         config.CourseDirectory.root = str(self.root)
         config.CourseDirectory.db_url = self.gradebook_url
         # nbgrader's apps log every step at INFO; the pipeline reports what matters itself.
