@@ -75,7 +75,7 @@ class Watcher:
         self.state = State(self.folder / "state.json")
         self.practice = self._practice_course()
         for key in self.state.resume():
-            self.log(f"resuming: {self._who(self.state.entries[key])} was being graded when the watcher stopped; graded again")
+            self.log(for_terminal(f"resuming: {self._who(self.state.entries[key])} was being graded when the watcher stopped; graded again"))
         self.state.save()
 
     # ---------------------------------------------------------------------------- set-up
@@ -198,7 +198,7 @@ class Watcher:
                 if entry["status"] != "waiting" or entry.get("not_before") != _iso(next_at):
                     entry["status"], entry["not_before"] = "waiting", _iso(next_at)
                     self._release(entry, self._limited_page(term, entry, len(recent), next_at), "waiting")
-                    self.log(f"{self._clock()} {self._who(entry)}: over the rate limit, next feedback at {_iso(next_at)}")
+                    self.log(for_terminal(f"{self._clock()} {self._who(entry)}: over the rate limit, next feedback at {_iso(next_at)}"))
                 continue
             chosen.append(latest)
         self.state.save()

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 
-from .sandbox import PACKAGE_DIR, course_environment, remove_at_exit, support, fork_server_bwrap_argv
+from .sandbox import PACKAGE_DIR, course_environment, fork_server_bwrap_argv, remove_at_exit, stop_process, support
 
 SOURCE = Path(__file__).with_name("forkserver_main.py")
 
@@ -188,14 +188,7 @@ class ForkServer:
         return ForkedProcess(host, pidfd)
 
     def close(self) -> None:
-        if self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
-        for stream in (self._proc.stdin, self._proc.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        stop_process(self._proc)
 
 
 def _fresh_state() -> None:

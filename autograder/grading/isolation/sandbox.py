@@ -41,6 +41,19 @@ def remove_at_exit(folder: Path) -> None:
     util.Finalize(None, shutil.rmtree, args=(folder, True), exitpriority=10)
 
 
+def stop_process(proc) -> None:
+    """Kill a helper process we started with pipes (a fork server, a feedback child), reap it, close its pipes."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    for stream in (proc.stdin, proc.stdout):
+        try:
+            if stream is not None:
+                stream.close()
+        except OSError:
+            pass
+
+
 @dataclass
 class Limits:
     """Every bound on one graded notebook, in one place (`nnfs grade`'s options override them per run)."""

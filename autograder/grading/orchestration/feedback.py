@@ -25,6 +25,8 @@ import threading
 import time
 from pathlib import Path
 
+from ..isolation.sandbox import stop_process
+
 FEEDBACK_SECONDS = 60  # an honest notebook's feedback takes about 0.2 s of CPU; a5's about 0.5 s
 FEEDBACK_MEMORY_MB = 2048
 
@@ -81,14 +83,7 @@ class FeedbackMaker:
 
     def close(self) -> None:
         if self._proc is not None:
-            if self._proc.poll() is None:
-                self._proc.kill()
-            self._proc.wait()
-            for stream in (self._proc.stdin, self._proc.stdout):
-                try:
-                    stream.close()
-                except OSError:
-                    pass
+            stop_process(self._proc)
             self._proc = None
 
 
