@@ -32,7 +32,7 @@ from autograder.examples import build_submission, example_students  # noqa: E402
 from autograder.grading.orchestration import coordinator, pipeline
 from autograder.grading.isolation import forkserver  # noqa: E402
 from autograder.grading.orchestration.course import Course  # noqa: E402
-from autograder.grading.isolation.sandbox import Limits, course_environment, support  # noqa: E402
+from autograder.grading.isolation.sandbox import MALLOC_ENV, Limits, course_environment, support  # noqa: E402
 
 
 def make_class(root: Path, assignments: list[str], n: int) -> int:
@@ -58,13 +58,16 @@ def make_class(root: Path, assignments: list[str], n: int) -> int:
 BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def plain_nbgrader(root: Path, assignments: list[str], blas_threads: str) -> float:
+def plain_nbgrader(root: Path, assignments: list[str], blas_threads: str, malloc: str) -> float:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    # The same quick mode and data folder as the graded kernels (a4 and a5 train on MNIST).
+    # The same quick mode and data folder as the graded kernels (a4 and a5 train on MNIST). The allocator
+    # settings are part of what `nnfs grade` does, so plain nbgrader runs without them unless asked.
     data = tuple(sorted({name for a in assignments for name in spec(a).data}))  # MNIST for a4 and a5
-    env.update({k: v for k, v in course_environment(data)[0].items() if k not in BLAS_VARIABLES})
+    env.update({k: v for k, v in course_environment(data)[0].items() if k not in BLAS_VARIABLES and k not in MALLOC_ENV})
     if blas_threads != "as-found":
         env.update({name: blas_threads for name in BLAS_VARIABLES})
+    if malloc == "ours":
+        env.update(MALLOC_ENV)
     start = time.perf_counter()
     for assignment in assignments:
         subprocess.run(
@@ -105,6 +108,11 @@ def main() -> int:
     parser.add_argument("--assignments", nargs="*", default=None)
     parser.add_argument("--plain-blas-threads", default="1", help="BLAS threads of plain nbgrader's kernels, or as-found")
     parser.add_argument(
+        "--plain-malloc", choices=("as-found", "ours", "both"), default="as-found",
+        help="glibc allocator settings of plain nbgrader's kernels: the environment as found (nbgrader as it ships), "
+        "nnfs grade's (sandbox.MALLOC_ENV), or both, one run each",
+    )
+    parser.add_argument(
         "--also-started-kernels", action="store_true",
         help="also --jobs 2 with every kernel started anew (NNFS_FORK_KERNELS=0), as before the fork servers",
     )
@@ -121,14 +129,23 @@ def main() -> int:
     plain_env = found if args.plain_blas_threads == "as-found" else {name: args.plain_blas_threads for name in BLAS_VARIABLES}
     print("BLAS threads per kernel: plain nbgrader " + ", ".join(f"{k}={v}" for k, v in plain_env.items())
           + "; nnfs grade " + ", ".join(f"{k}={ours_env[k]}" for k in BLAS_VARIABLES))
+    found_malloc = ", ".join(f"{k}={os.environ.get(k, 'unset')}" for k in MALLOC_ENV)
+    print(f"glibc allocator per kernel: plain nbgrader {found_malloc}"
+          + (f" (and a second run with nnfs grade's)" if args.plain_malloc == "both" else " (nnfs grade's)" if args.plain_malloc == "ours" else "")
+          + "; nnfs grade " + ", ".join(f"{k}={v}" for k, v in MALLOC_ENV.items()))
     rows = []
     with tempfile.TemporaryDirectory(prefix="nnfs-bench-") as tmp:
         plain_root = Path(tmp) / "plain"
         n = make_class(plain_root, assignments, args.students)
         print(f"class: {args.students} students x {len(assignments)} assignments = {n} notebooks ({', '.join(assignments)})")
-        seconds, feedback, setup = plain_nbgrader(plain_root, assignments, args.plain_blas_threads)
-        rows.append(("plain nbgrader autograde (sequential, in-process kernel)", seconds, None))
+        malloc_runs = ["as-found", "ours"] if args.plain_malloc == "both" else [args.plain_malloc]
+        seconds, feedback, setup = plain_nbgrader(plain_root, assignments, args.plain_blas_threads, malloc_runs[0])
+        which = " (nnfs grade's allocator settings)" if malloc_runs[0] == "ours" else ""
+        rows.append((f"plain nbgrader autograde{which} (sequential, in-process kernel)", seconds, None))
         rows.append(("plain nbgrader autograde + generate_feedback (same outputs)", seconds + feedback, None))
+        if len(malloc_runs) == 2:  # the baseline stays the first; this row shows what the allocator alone gives
+            seconds, _, _ = plain_nbgrader(plain_root, assignments, args.plain_blas_threads, "ours")
+            rows.append(("plain nbgrader autograde with nnfs grade's allocator settings", seconds, None))
         for jobs in (1, 2):
             root = Path(tmp) / f"jobs{jobs}"
             make_class(root, assignments, args.students)
@@ -147,7 +164,7 @@ def main() -> int:
     print(f"\n{'':62s} {'seconds':>8s} {'nb/min':>8s} {'s/nb':>6s} {'vs plain':>9s} {'vs plain+feedback':>18s}")
     for label, seconds, _ in rows:
         print(f"{label:62s} {seconds:8.1f} {60 * n / seconds:8.1f} {seconds / n:6.2f} {base / seconds:8.2f}x {base_feedback / seconds:17.2f}x")
-    for label, _, timings in rows[2:]:
+    for label, _, timings in [row for row in rows if row[2] is not None]:
         phases = ["isolation", "startup", "execution", "feedback", "merge", "total"]
         medians = {p: statistics.median([t.get(p, 0.0) for t in timings]) for p in phases}
         print(f"\n{label}: median seconds per notebook, by phase (inside a worker; merge in the coordinator)")

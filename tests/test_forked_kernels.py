@@ -213,6 +213,31 @@ def test_each_forked_kernel_draws_its_own_random_numbers(tmp_path):
     assert draws[0] != draws[1]
 
 
+# Where a 48 MB array lands: glibc puts a block above its mmap threshold (at most 32 MB by default) in a
+# mapping of its own, which free() hands back to the OS, so the next step faults every page in again.
+IN_HEAP = r"""
+import numpy as np
+a = np.empty(6_000_000)
+heap = [line.split()[0] for line in open("/proc/self/maps") if line.rstrip().endswith("[heap]")]
+print(any(int(lo, 16) <= a.ctypes.data < int(hi, 16) for lo, hi in (r.split("-") for r in heap)))
+"""
+
+
+@pytest.mark.parametrize("mode", ["1", "0"])
+def test_a_graded_kernel_keeps_training_sized_arrays_in_its_heap(tmp_path, monkeypatch, mode):
+    """sandbox.MALLOC_ENV reaches the kernel's allocator, forked (inherited from the fork server) or started anew."""
+    monkeypatch.setenv("NNFS_FORK_KERNELS", mode)
+    pair = _start(tmp_path, f"mode{mode}")
+    try:
+        assert _run(pair, IN_HEAP) == ["True\n"]
+    finally:
+        pair[0].close()
+    # The control: glibc's defaults, in a plain process, put the same array elsewhere.
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("MALLOC_")}
+    plain = subprocess.run([sys.executable, "-c", IN_HEAP], env=env, capture_output=True, text=True, check=True)
+    assert plain.stdout == "False\n"
+
+
 def test_a_forked_kernel_is_held_in_its_process_cap(tmp_path):
     if not support().pids_cgroup:
         pytest.skip("no pids cgroup here")
