@@ -20,6 +20,12 @@ from dataclasses import dataclass, field
 class Assignment:
     name: str
     checks_module: str  # a module whose CHECKS maps each graded function's name to its Check
+    # Where the assignment's reference solutions live (the functions its checks and the tests compare against),
+    # and the module of its mutation catalogue (tests/catalogue_<a>.py: MUTANTS and CORRECT). The catalogue is a
+    # test module, importable where tests/ is on sys.path; the spec only names it, so that no test or benchmark
+    # builds either name from the assignment's. "": none (a throwaway assignment).
+    reference_module: str = ""
+    catalogue_module: str = ""
     test_cells: dict = field(default_factory=dict)  # graded function -> grade id of its hidden-test cell
     # Data sets its kernels read (names in autograder.data.DATASETS): the grader prepares them and binds them
     # read-only into the sandbox; the test set-up prepares them too.
