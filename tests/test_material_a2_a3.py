@@ -48,12 +48,13 @@ def _run_visible_tests(assignment, function, fn):
     import io
 
     namespace = _solutions(assignment, {function: fn})
-    test = by_id(read("release", assignment))[f"{function}_tests"]
+    test_cell = spec(assignment).test_cell(function)
+    test = by_id(read("release", assignment))[test_cell]
     assert "HIDDEN" not in test.source and "autograder" not in test.source
     out = io.StringIO()
     with contextlib.redirect_stdout(out), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a mistake may overflow; its asserts are what this is about
-        exec(compile(test.source, f"{function}_tests", "exec"), namespace)
+        exec(compile(test.source, test_cell, "exec"), namespace)
     return out.getvalue()
 
 
