@@ -45,13 +45,12 @@ from copydetect import compare_files  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from autograder.assignments import all_specs  # noqa: E402
 from autograder.examples import example_students  # noqa: E402
 from autograder.grading.orchestration.course import Course  # noqa: E402
 from autograder.reports import similarity as S  # noqa: E402
 
-ASSIGNMENTS = ["a1_helpers", "a2_backprop", "a3_moons", "a4_mnist", "a5_cnn"]
-CATALOGUES = {"a1_helpers": "catalogue_a1", "a2_backprop": "catalogue_a2", "a3_moons": "catalogue_a3",
-              "a4_mnist": "catalogue_a4", "a5_cnn": "catalogue_a5"}
+ASSIGNMENTS = list(all_specs())
 
 
 def source_of(fn, name: str) -> str:
@@ -65,7 +64,7 @@ def source_of(fn, name: str) -> str:
 def entries(assignment, which):
     """[(graded function, source)] of a catalogue's CORRECT (or MUTANTS) list. An entry that is a pair
     (the forward pass it needs, the graded function) counts as the graded function."""
-    catalogue = importlib.import_module(CATALOGUES[assignment])
+    catalogue = importlib.import_module(all_specs()[assignment].catalogue_module)
     out = []
     for entry in getattr(catalogue, which):
         function, fn = entry[0], entry[1]

@@ -796,3 +796,54 @@ def train_float64_xavier_pytorch_momentum(x, y, x_val=None, y_val=None, hidden=(
             hist["val_loss"][epoch], _ = ref.softmax_cross_entropy(logits, y_val)
             hist["val_acc"][epoch] = np.mean(logits.argmax(1) == y_val.argmax(1))
     return [(w, b) for w, b in zip(ws, bs)], hist
+
+
+# ------------------------------------------------------------------------------------------ graded end to end
+# What tests/test_grading_assignments.py expects when the course grades a4_mnist: the bundled example students,
+# the source notebook (as e2e-solution) and the entries below typed into the solution (as e2e-mutants).
+END_TO_END = {
+    "manual": {"results_configurations": 2.0, "results_units_early_stopping": 2.0, "results_batch_seeds_sigmoid": 3.0},
+    "total_points": 28,  # 21 autograded + 7 by hand
+    # The grades the bundled examples must get, cell by cell (the demo prints these); a cell not listed under
+    # partial_marks gets full marks.
+    "full_marks": ("e2e-solution", "example-ada"),
+    "no_marks": ("example-carol",),
+    "partial_marks": {
+        "example-bob": {
+            "tanh_tests": 0.5,  # the textbook formula: nan at |x| = 1000
+            "tanh_derivative_tests": 0.5,  # right, but built on that tanh
+            "relu_derivative_tests": 0.5,  # 1 at exactly 0
+            "sigmoid_tests": 0.5,  # e^x / (1 + e^x): nan at x = 1000
+            "sigmoid_derivative_tests": 0.5,  # right, but built on that sigmoid
+            "init_mlp_tests": 0.5,  # float64 biases
+            "softmax_cross_entropy_tests": 1.0,  # no max shift
+            "sgd_momentum_update_tests": 0.0,  # goes uphill
+            "learning_rate_tests": 0.0,  # keeps halving
+            "train_tests": 0.0,  # fails with that momentum step
+        },
+    },
+    "written_answers_wait": ("e2e-solution", "example-ada"),  # their manual points are not in yet
+    "written_answers_left_blank": ("example-carol",),  # 0 at once, no grader needed
+    "integrity_declared": ("example-ada",),
+    "integrity_left_blank": ("example-bob", "example-carol"),
+    # Typed into the source notebook's solutions: partial credit with numpy warnings in the test cell (which must not
+    # zero it), a backward pass that fails only without hidden layers, relu'(0) = 1.
+    "typed_into_the_solution": {
+        "softmax_cross_entropy": softmax_cross_entropy_without_max_shift,
+        "mlp_backward": mlp_backward_output_layer_unrolled,
+        "relu_derivative": relu_derivative_one_at_zero,
+    },
+    "typed_into_the_solution_partial_marks": {"softmax_cross_entropy_tests": 1.0, "mlp_backward_tests": 3.0, "relu_derivative_tests": 0.5},
+    "direct_checks_skip": ("data",),  # the release's data cell (it loads MNIST): no check needs what it loads
+    "feedback_student": "example-bob",
+    "feedback_contains": (
+        "-0.5 points: relu_derivative is 1 at exactly x = 0",  # hidden checks say why they deduct
+        "-0.5 points: init_mlp returned float64 arrays",
+        "-1 point: softmax_cross_entropy returns nan/inf or wrong values for logits near +-800",
+        "-0.5 points: sigmoid returns nan/inf or wrong values for large |x|",
+        "after one step w should be [0.9, 2.1]; got [1.1 1.9]",  # and failed visible tests say why
+        "check_train(train)",
+        "check_mlp_backward(mlp_forward, mlp_backward)",
+    ),
+    "feedback_lacks": ("mlxtend", "default_rng(4"),  # test data stays in the package
+}

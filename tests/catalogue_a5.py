@@ -962,3 +962,71 @@ def train_epoch_with_the_papers_adam(x, labels, params, state, adam_configs, rng
                                      shuffle=True):
     """Where a gradient is as small as epsilon, this Adam's steps differ visibly from TF1's: still right."""
     return _train_epoch(x, labels, params, state, adam_configs, rng, batch_size, keep_prob, l2_lambda, shuffle, adam=adam_update_paper_form)
+
+
+# ------------------------------------------------------------------------------------------ graded end to end
+# What tests/test_grading_assignments.py expects when the course grades a5_cnn: the bundled example students,
+# the source notebook (as e2e-solution) and the entries below typed into the solution (as e2e-mutants).
+END_TO_END = {
+    "manual": {"results_regularisation": 4.0},  # Q1, the L2 and dropout studies, graded by hand
+    "total_points": 44,
+    # The grades the bundled examples must get, cell by cell (the demo prints these); a cell not listed under
+    # partial_marks gets full marks.
+    "full_marks": ("e2e-solution", "example-ada"),
+    "no_marks": ("example-carol",),
+    "partial_marks": {
+        "example-bob": {
+            "conv2d_backward_tests": 0.0,  # crops dx at the bottom padding's offset
+            "relu_forward_tests": 0.5,  # np.maximum(x, 0, out=x)
+            "batch_norm_forward_tests": 0.0,  # moments over the batch axis only
+            "batch_norm_backward_tests": 0.0,  # judged with that forward pass
+            "max_pool_backward_tests": 0.0,  # the gradient to every tied maximum
+            "dropout_forward_tests": 0.0,  # not rescaled
+            "dropout_backward_tests": 0.0,  # judged with that forward pass
+            "softmax_cross_entropy_with_logits_tests": 1.0,  # no max shift: nan for logits of 1e4
+            "adam_update_tests": 0.0,  # no bias correction
+            "cnn_forward_tests": 0.0,  # built on those layers
+            "cnn_backward_tests": 0.0,
+            "train_epoch_tests": 0.0,
+        },
+    },
+    "written_answers_wait": ("e2e-solution", "example-ada", "example-bob"),  # their manual points are not in yet
+    "written_answers_left_blank": ("example-carol",),  # 0 at once, no grader needed
+    "integrity_declared": ("example-ada",),
+    "integrity_left_blank": ("example-bob", "example-carol"),
+    # Typed into the source notebook's solutions (entries that keep float32, so the training cells run as fast as the
+    # solution's): partial credit with overflow warnings in the test cell (which must not zero it), an input changed
+    # in place, a config changed in place (allowed), dropout from the global random state (judged by its properties,
+    # so the two runs agree although their masks differ; it costs cnn_forward too), and a forward/backward pair with
+    # its own cache: batch norm whose backward uses the training formula at inference.
+    "typed_into_the_solution": {
+        "softmax_cross_entropy_with_logits": softmax_cross_entropy_without_max_shift,
+        "relu_forward": relu_forward_in_place,
+        "adam_update": adam_update_cs231n_style,
+        "batch_norm_forward": batch_norm_forward_caching_xhat,
+        "batch_norm_backward": batch_norm_backward_training_formula_at_inference,
+        "dropout_forward": dropout_forward_global_random_state,
+    },
+    "typed_into_the_solution_partial_marks": {
+        "softmax_cross_entropy_with_logits_tests": 1.0,
+        "relu_forward_tests": 0.5,
+        "batch_norm_backward_tests": 2.0,
+        "dropout_forward_tests": 1.0,
+        "cnn_forward_tests": 1.5,  # with dropout, the same rng seed gives different logits
+    },
+    "direct_checks_skip": (),
+    "feedback_student": "example-bob",
+    "feedback_contains": (
+        # Hidden checks say why they fail or deduct ...
+        "wrong axis for the batch-norm moments",
+        "you averaged over the batch axis only",
+        "-1 point: softmax_cross_entropy_with_logits gives nan/inf",
+        "-0.5 points: relu_forward changed its input x in place",
+        # ... and where a visible test fails first (the hidden check then does not run), its message names the mistake
+        "against finite differences (stride 2; SAME pads 0 above, 1 below)",  # conv2d_backward
+        "ties: each window's gradient goes, whole, to ONE of its maxima",
+        "inverted dropout rescales the kept units",
+        "with the bias corrections the first step is the learning rate",
+    ),
+    "feedback_lacks": ("default_rng(50", "_a5_"),  # test data and drivers stay in the package
+}

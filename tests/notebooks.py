@@ -71,9 +71,9 @@ def as_cell(function, fn):
 def scores_by_direct_checks(assignment, student, skip=()):
     """Per-cell scores from running the release's code cells (the student's answers in place of the answer
     cells; test cells and the grade ids in `skip` left out) in this process and calling the checks directly."""
-    import importlib
+    from autograder.assignments import spec
 
-    checks = importlib.import_module(f"autograder.checks.{assignment}")
+    declared = spec(assignment)
     namespace = {}
     for cell in read("release", assignment).cells:
         meta = nbgrader_meta(cell)
@@ -81,11 +81,11 @@ def scores_by_direct_checks(assignment, student, skip=()):
             continue
         exec(student.answers.get(meta["grade_id"], cell.source), namespace)
     scores = {}
-    for name, check in checks.CHECKS.items():
+    for name, check in declared.checks().items():
         try:
-            scores[f"{name}_tests"] = check(*(namespace[f] for f in check.functions))
+            scores[declared.test_cell(name)] = check(*(namespace[f] for f in check.functions))
         except AssertionError:
-            scores[f"{name}_tests"] = 0.0
+            scores[declared.test_cell(name)] = 0.0
     return scores
 
 

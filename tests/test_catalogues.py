@@ -18,7 +18,9 @@ MISTAKE_ID = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*")  # <function>.<snak
 
 
 def _load(assignment):
-    return importlib.import_module(f"catalogue_{assignment.split('_')[0]}"), importlib.import_module(all_specs()[assignment].checks_module)
+    """(its catalogue module, its checks module), as its spec names them."""
+    spec = all_specs()[assignment]
+    return importlib.import_module(spec.catalogue_module), importlib.import_module(spec.checks_module)
 
 
 def _functions(assignment, check, fn):
@@ -27,7 +29,7 @@ def _functions(assignment, check, fn):
     the others, unless the entry is itself a tuple of all of them (a forward/backward pair with its own cache)."""
     if isinstance(fn, tuple):
         return fn
-    reference = importlib.import_module(f"autograder.reference.{assignment}")
+    reference = importlib.import_module(all_specs()[assignment].reference_module)
     return tuple(fn if name == check.name else getattr(reference, name) for name in check.functions)
 
 
@@ -47,8 +49,20 @@ def _name(fn):
     return "+".join(f.__name__ for f in fn) if isinstance(fn, tuple) else fn.__name__
 
 
-MUTANTS = [(a, *m) for a in MINIMUM for m in _load(a)[0].MUTANTS]
-CORRECT = [(a, *c) for a in MINIMUM for c in _load(a)[0].CORRECT]
+# An assignment whose spec names no catalogue fails test_every_assignment_declares_its_reference_and_catalogue
+# below, rather than the collection of this whole module.
+CATALOGUED = [name for name, spec in all_specs().items() if spec.catalogue_module]
+MUTANTS = [(a, *m) for a in CATALOGUED for m in _load(a)[0].MUTANTS]
+CORRECT = [(a, *c) for a in CATALOGUED for c in _load(a)[0].CORRECT]
+
+
+@pytest.mark.parametrize("assignment", list(MINIMUM))
+def test_every_assignment_declares_its_reference_and_catalogue(assignment):
+    spec = all_specs()[assignment]
+    assert spec.reference_module and spec.catalogue_module, f"{assignment}'s spec names no reference or no catalogue"
+    reference, catalogue = importlib.import_module(spec.reference_module), importlib.import_module(spec.catalogue_module)
+    assert all(callable(getattr(reference, name, None)) for name in spec.checks()), f"{spec.reference_module} lacks a graded function"
+    assert catalogue.MUTANTS and catalogue.CORRECT
 
 
 @pytest.mark.parametrize("assignment, function, mutant, score, fragment, mistakes", MUTANTS, ids=[f"{m[0]}:{_name(m[2])}" for m in MUTANTS])

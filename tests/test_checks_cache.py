@@ -12,6 +12,7 @@ import importlib
 
 import pytest
 
+from autograder.assignments import spec
 from autograder.checks import _core
 from autograder.grading.judging import judge as judging, standin
 from test_catalogues import _functions, _load, _name
@@ -38,7 +39,7 @@ def _probed(assignment, check, fns, monkeypatch, tmp_path):
 @pytest.mark.parametrize("assignment, name", WATCHED, ids=[n for _, n in WATCHED])
 def test_reference_gets_full_marks_both_ways(assignment, name, monkeypatch, tmp_path):
     check = _load(assignment)[1].CHECKS[name]
-    reference = importlib.import_module(f"autograder.reference.{assignment}")
+    reference = importlib.import_module(spec(assignment).reference_module)
     fns = tuple(getattr(reference, f) for f in check.functions)
     assert _direct(assignment, check, fns) == _probed(assignment, check, fns, monkeypatch, tmp_path) == (float(check.points), [], [])
 

@@ -16,6 +16,7 @@ import nbformat
 import pytest
 from nbgrader.utils import determine_grade
 
+from autograder.assignments import spec
 from autograder.checks import a1_helpers as a1_checks
 from autograder.examples import ExampleStudent, build_submission
 from autograder.preprocessors import StderrAsText
@@ -181,12 +182,12 @@ def _texts(cell, name):
 
 def test_correct_functions_that_warn_get_full_marks_and_see_the_warning(autograded):
     scores, notebooks = autograded
-    full = {f"{name}_tests": float(points) for name, points in a1_checks.POINTS.items()}
+    full = {spec(A1).test_cell(name): float(points) for name, points in a1_checks.POINTS.items()}
     assert scores["warns-right"] == full
     cells = notebooks["warns-right"]
     for name, words in (("relu", "DeprecationWarning: Passing more than 2 positional arguments"),
                         ("softmax", "DeprecationWarning: `row_stack` alias is deprecated"), ("grad_ce", "grad_ce: logits (")):
-        cell = cells[f"{name}_tests"]
+        cell = cells[spec(A1).test_cell(name)]
         assert _texts(cell, "stderr") == ""
         assert "[stderr] " in _texts(cell, "stdout") and words in _texts(cell, "stdout"), cell.outputs
         assert f"{name}: visible tests passed" in _texts(cell, "stdout")
@@ -197,6 +198,6 @@ def test_wrong_functions_that_warn_still_score_zero(autograded):
     assert scores["warns-wrong"]["relu_tests"] == 0 and scores["warns-wrong"]["grad_ce_tests"] == 0
     assert scores["warns-wrong"]["softmax_tests"] == a1_checks.POINTS["softmax"]  # the reference, untouched
     for name in ("relu", "grad_ce"):
-        cell = notebooks["warns-wrong"][f"{name}_tests"]
+        cell = notebooks["warns-wrong"][spec(A1).test_cell(name)]
         assert any(o["output_type"] == "error" for o in cell.outputs)
         assert "[stderr] " in _texts(cell, "stdout")  # the warning is shown there too

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import catalogue_a1
+from autograder.assignments import spec
 from autograder.checks import a1_helpers as a1_checks
 from autograder.checks import a2_backprop as a2_checks
 from autograder.checks import a3_moons as a3_checks
@@ -24,10 +25,10 @@ A1 = "a1_helpers"
 A2 = "a2_backprop"
 A3 = "a3_moons"
 A1_FUNCTIONS = list(a1_checks.POINTS)
-FULL = {f"{name}_tests": float(points) for name, points in a1_checks.POINTS.items()} | {"integrity": 0.0}
-A2_AUTO = {f"{name}_tests": float(points) for name, points in a2_checks.POINTS.items()}
+FULL = {spec(A1).test_cell(name): float(points) for name, points in a1_checks.POINTS.items()} | {"integrity": 0.0}
+A2_AUTO = {spec(A2).test_cell(name): float(points) for name, points in a2_checks.POINTS.items()}
 A2_MANUAL = {"deriv_softmax_jacobian": 2.0, "deriv_dl_do": 1.0, "deriv_param_grads": 4.0}
-A3_AUTO = {f"{name}_tests": float(points) for name, points in a3_checks.POINTS.items()}
+A3_AUTO = {spec(A3).test_cell(name): float(points) for name, points in a3_checks.POINTS.items()}
 
 # The grades the bundled examples must get, cell by cell (the demo prints these).
 EXPECTED_EXAMPLES = {
@@ -93,9 +94,9 @@ def _expected_by_direct_checks(student):
     scores = {"integrity": 0.0}
     for function in A1_FUNCTIONS:
         try:
-            scores[f"{function}_tests"] = a1_checks.CHECKS[function](namespace[function])
+            scores[spec(A1).test_cell(function)] = a1_checks.CHECKS[function](namespace[function])
         except AssertionError:
-            scores[f"{function}_tests"] = 0.0
+            scores[spec(A1).test_cell(function)] = 0.0
     return scores
 
 
@@ -221,8 +222,8 @@ def test_the_stored_mistakes_are_the_catalogue_s(graded, course):
     stored = {(row["student"], row["assignment"]): row for row in json.loads((course.root / pipeline.STATUS_FILE).read_text())}
     declared = {entry[1].__name__: entry[4] for entry in catalogue_a1.MUTANTS}
     stopped = {"grad_ce", "accuracy"}
-    want = {(f"{function}_tests", mistake) for function, fn in E2E_MUTANTS if function not in stopped for mistake in declared[fn.__name__]}
-    want |= {(f"{function}_tests", f"{function}.cell_failed_before_hidden_tests") for function in stopped}
+    want = {(spec(A1).test_cell(function), mistake) for function, fn in E2E_MUTANTS if function not in stopped for mistake in declared[fn.__name__]}
+    want |= {(spec(A1).test_cell(function), f"{function}.cell_failed_before_hidden_tests") for function in stopped}
     assert {(m["cell"], m["id"]) for m in stored[("e2e-mutants", A1)]["mistakes"]} == want
     assert stored[("e2e-alternatives", A1)]["mistakes"] == []
 

@@ -16,6 +16,7 @@ import pytest
 
 import catalogue_a2
 import catalogue_a3
+from autograder.assignments import spec
 from notebooks import by_id, nbgrader_meta, read, solution_text
 
 matplotlib.use("Agg")
@@ -47,12 +48,13 @@ def _run_visible_tests(assignment, function, fn):
     import io
 
     namespace = _solutions(assignment, {function: fn})
-    test = by_id(read("release", assignment))[f"{function}_tests"]
+    test_cell = spec(assignment).test_cell(function)
+    test = by_id(read("release", assignment))[test_cell]
     assert "HIDDEN" not in test.source and "autograder" not in test.source
     out = io.StringIO()
     with contextlib.redirect_stdout(out), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a mistake may overflow; its asserts are what this is about
-        exec(compile(test.source, f"{function}_tests", "exec"), namespace)
+        exec(compile(test.source, test_cell, "exec"), namespace)
     return out.getvalue()
 
 
@@ -222,7 +224,7 @@ PARTIAL = [
     if function in FUNCTIONS[a] and score > 0 and ("in place" in fragment or "z_h >= 0" in fragment)
 ]
 CORRECT = [(a, function, fn) for a, catalogue in CATALOGUES.items() for function, fn in catalogue.CORRECT if function in FUNCTIONS[a]]
-REFERENCE = [(a, function, getattr(importlib.import_module(f"autograder.reference.{a}"), function)) for a in FUNCTIONS for function in FUNCTIONS[a]]
+REFERENCE = [(a, function, getattr(importlib.import_module(spec(a).reference_module), function)) for a in FUNCTIONS for function in FUNCTIONS[a]]
 
 
 def test_the_mistakes_cover_n_ge_2_and_every_function():
@@ -233,9 +235,9 @@ def test_the_mistakes_cover_n_ge_2_and_every_function():
 
 @pytest.mark.parametrize("assignment, function, fn", MISTAKES, ids=[fn.__name__ for _, _, fn in MISTAKES])
 def test_visible_tests_catch_the_mistake(assignment, function, fn):
-    checks = importlib.import_module(f"autograder.checks.{assignment}")
+    checks = importlib.import_module(spec(assignment).checks_module)
     check = checks.CHECKS[function]
-    reference = importlib.import_module(f"autograder.reference.{assignment}")
+    reference = importlib.import_module(spec(assignment).reference_module)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:

@@ -1,6 +1,6 @@
 """A new assignment is its own files: a throwaway one, declared by a spec in a temporary folder, grades end to end.
 
-Nothing outside the temporary folder is edited: its checks module, its spec (registered in this process,
+Nothing outside the temporary folder is edited: its checks module and reference, its spec (registered in this process,
 which the grading workers are forked from), its source notebook. `nnfs grade`'s path runs on it as on the
 course's own assignments: release, a sandboxed kernel with the package-free stand-in, judging outside it.
 """
@@ -20,6 +20,7 @@ CHECKS = '''
 import numpy as np
 
 from autograder.checks._core import Case, Check, Failure, close
+from nnfs_tiny_reference import double as reference
 
 
 def _cases():
@@ -31,7 +32,7 @@ def _judge(cases, outcomes, report):
         outcome = outcomes[case.name]
         if outcome.error:
             raise Failure(f"double raised on '{case.name}': {outcome.error}", mistake="double.raised")
-        if not close(np.asarray(outcome.value), 2 * case.args[0], 1e-9, 1e-12):
+        if not close(np.asarray(outcome.value), reference(case.args[0]), 1e-9, 1e-12):
             raise Failure(f"double({case.name}) is not twice its input: multiply by 2", mistake="double.not_doubled")
 
 
@@ -74,8 +75,12 @@ def test_a_throwaway_assignment_declared_by_its_spec_grades_end_to_end(tmp_path,
     package = tmp_path / "own_files"
     package.mkdir()
     (package / "nnfs_tiny_checks.py").write_text(CHECKS)
+    (package / "nnfs_tiny_reference.py").write_text("def double(x):\n    return 2 * x\n")
     monkeypatch.syspath_prepend(str(package))
-    spec = assignments.Assignment(name=NAME, checks_module="nnfs_tiny_checks", test_cells={"double": "double_tests"})
+    spec = assignments.Assignment(
+        name=NAME, checks_module="nnfs_tiny_checks", test_cells={"double": "double_tests"},
+        reference_module="nnfs_tiny_reference", catalogue_module="",  # no catalogue: it is thrown away after this test
+    )
     monkeypatch.setattr(assignments, "_EXTRA", {NAME: spec})
     assert assignments.spec(NAME) is spec and NAME in assignments.all_specs()
 

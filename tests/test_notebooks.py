@@ -137,7 +137,7 @@ def test_release_has_no_outputs(assignment):
 def test_solution_cells_agree_with_the_reference(assignment):
     """The source notebook's solutions are the student-facing version of autograder.reference."""
     nb = read("source", assignment)
-    reference = importlib.import_module(f"autograder.reference.{assignment}")
+    reference = importlib.import_module(spec(assignment).reference_module)
     checks = _checks_module(assignment)
     namespace = {}
     for cell in nb.cells:

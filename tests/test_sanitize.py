@@ -379,9 +379,10 @@ def _test_scores(course, student):
 def test_plain_nbgrader_autograde_stores_and_feeds_back_sanitized_notebooks(plain_nbgrader):
     course, log = plain_nbgrader
     assert "sanitized: " in log
+    from autograder.assignments import spec
     from autograder.checks import a1_helpers as a1_checks
 
-    full = {f"{name}_tests": float(points) for name, points in a1_checks.POINTS.items()}
+    full = {spec(A1).test_cell(name): float(points) for name, points in a1_checks.POINTS.items()}
     assert _test_scores(course, "ada") == full and _test_scores(course, "mallory") == full
     autograded = nbformat.read(str(course / "autograded" / "mallory" / A1 / f"{A1}.ipynb"), as_version=4)
     relu = next(c for c in autograded.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "relu")

@@ -1,11 +1,11 @@
 """What grading needs to know about each assignment, declared by the assignment in one place.
 
-Each module of this package declares one assignment with ``SPEC = Assignment(...)``: where its checks live,
-the hidden-test cell of each graded function, the data its kernels read, what its kernels may import ahead
-and how large its mutation catalogue must be. The grader (grading/), the command line, the test set-up and
-the generic tests read these specs and nothing else: no rule built from an assignment's name, module path
-or cell names lives anywhere but here. A new assignment is its own files: source/<name>/, its checks
-module, its spec module here (and its examples and catalogue).
+Each module of this package declares one assignment with ``SPEC = Assignment(...)``: where its checks, its
+reference solutions and its test catalogue live, the hidden-test cell of each graded function, the data its
+kernels read, what its kernels may import ahead and how large its mutation catalogue must be. The grader
+(grading/), the command line, the test set-up and the generic tests read these specs and nothing else: no rule
+built from an assignment's name, module path or cell names lives anywhere but here. A new assignment is its own
+files: source/<name>/, its checks module, its spec module here (and its examples and catalogue).
 """
 
 from __future__ import annotations
@@ -20,6 +20,13 @@ from dataclasses import dataclass, field
 class Assignment:
     name: str
     checks_module: str  # a module whose CHECKS maps each graded function's name to its Check
+    # Where the assignment's reference solutions live (the functions its checks and the tests compare against),
+    # and the module of its mutation catalogue (tests/catalogue_<a>.py: MUTANTS and CORRECT, and END_TO_END where
+    # tests/test_grading_assignments.py grades it end to end). The catalogue is a test module, importable where
+    # tests/ is on sys.path; the spec only names it, so that no test or benchmark builds either name from the
+    # assignment's. "": none (a throwaway assignment).
+    reference_module: str = ""
+    catalogue_module: str = ""
     test_cells: dict = field(default_factory=dict)  # graded function -> grade id of its hidden-test cell
     # Data sets its kernels read (names in autograder.data.DATASETS): the grader prepares them and binds them
     # read-only into the sandbox; the test set-up prepares them too.

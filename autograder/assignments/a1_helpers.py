@@ -5,6 +5,8 @@ from . import Assignment
 SPEC = Assignment(
     name="a1_helpers",
     checks_module="autograder.checks.a1_helpers",
+    reference_module="autograder.reference.a1_helpers",
+    catalogue_module="catalogue_a1",
     test_cells={
         "relu": "relu_tests",
         "softmax": "softmax_tests",

@@ -5,6 +5,8 @@ from . import Assignment
 SPEC = Assignment(
     name="a2_backprop",
     checks_module="autograder.checks.a2_backprop",
+    reference_module="autograder.reference.a2_backprop",
+    catalogue_module="catalogue_a2",
     test_cells={
         "grad_wrt_wo": "grad_wrt_wo_tests",
         "grad_wrt_bo": "grad_wrt_bo_tests",

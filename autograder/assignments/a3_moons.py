@@ -5,6 +5,8 @@ from . import Assignment
 SPEC = Assignment(
     name="a3_moons",
     checks_module="autograder.checks.a3_moons",
+    reference_module="autograder.reference.a3_moons",
+    catalogue_module="catalogue_a3",
     test_cells={
         "sigmoid": "sigmoid_tests",
         "init_weights": "init_weights_tests",

@@ -5,6 +5,8 @@ from . import Assignment
 SPEC = Assignment(
     name="a4_mnist",
     checks_module="autograder.checks.a4_mnist",
+    reference_module="autograder.reference.a4_mnist",
+    catalogue_module="catalogue_a4",
     test_cells={
         "tanh": "tanh_tests",
         "tanh_derivative": "tanh_derivative_tests",

@@ -5,6 +5,8 @@ from . import Assignment
 SPEC = Assignment(
     name="a5_cnn",
     checks_module="autograder.checks.a5_cnn",
+    reference_module="autograder.reference.a5_cnn",
+    catalogue_module="catalogue_a5",
     test_cells={
         "tf_padding": "tf_padding_tests",
         "conv2d_forward": "conv2d_forward_tests",
