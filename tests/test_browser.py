@@ -39,6 +39,7 @@ import nbformat
 import pytest
 
 from autograder import cli
+from autograder.assignments import spec
 from autograder.checks import a1_helpers as a1_checks
 from autograder.examples import ROSTER, example_students
 from autograder.grading.orchestration import pipeline
@@ -51,6 +52,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason=f"playwright is not
 expect = sync_api.expect
 
 A1 = "a1_helpers"
+A1_SPEC = spec(A1)
 MALLORY = "mallory"  # the hostile student
 SHOTS = ROOT / "test-output" / "browser"
 RELU_BODY = "return np.maximum(x, 0)"
@@ -275,9 +277,9 @@ def test_student_fills_in_relu_runs_its_tests_and_validates(page, lab, course):
         unfinished = [name for name in a1_checks.POINTS if name != "relu"]
         assert verdict.count("The following cell failed:") == len(unfinished), verdict
         for name in unfinished:
-            first_line = release.cells[ids.index(f"{name}_tests")].source.splitlines()[0]
-            assert first_line in verdict, f"{name}_tests is not named as failing:\n{verdict}"
-        assert release.cells[ids.index("relu_tests")].source.splitlines()[0] not in verdict, verdict
+            first_line = release.cells[ids.index(A1_SPEC.test_cell(name))].source.splitlines()[0]
+            assert first_line in verdict, f"{A1_SPEC.test_cell(name)} is not named as failing:\n{verdict}"
+        assert release.cells[ids.index(A1_SPEC.test_cell("relu"))].source.splitlines()[0] not in verdict, verdict
         assert "NotImplementedError" in verdict and "Success!" not in verdict
     dialog.get_by_role("button", name="Ok").click()
 
@@ -443,9 +445,10 @@ def test_a_hostile_submission_runs_no_script_in_formgrader_or_its_feedback(page,
     """Formgrader's view of the hostile student's submission and their feedback page, in Chromium."""
     with course.gradebook() as gb:
         submission = gb.find_submission_notebook(A1, A1, MALLORY)
-        submission_id, hostile_scores = submission.id, {g.name: g.score for g in submission.grades if g.name.endswith("_tests")}
-        ada = {g.name: g.score for g in gb.find_submission_notebook(A1, A1, "example-ada").grades if g.name.endswith("_tests")}
-    full = {f"{name}_tests": float(points) for name, points in a1_checks.POINTS.items()}
+        hidden_tests = set(A1_SPEC.test_cells.values())
+        submission_id, hostile_scores = submission.id, {g.name: g.score for g in submission.grades if g.name in hidden_tests}
+        ada = {g.name: g.score for g in gb.find_submission_notebook(A1, A1, "example-ada").grades if g.name in hidden_tests}
+    full = {A1_SPEC.test_cell(name): float(points) for name, points in a1_checks.POINTS.items()}
     assert ada == full and hostile_scores == full  # the honest student, and the hostile one's right answers, full marks
     stored = course.autograded_notebook(MALLORY, A1)
     feedback = course.feedback_html(MALLORY, A1)
