@@ -28,9 +28,6 @@ only its arguments, ``np``, ``math`` and ``functools``. An assignment ships the 
 * a driver that can hand the unusable value on as it is does that instead (a2's and a3's init drivers return
   the first value when it is not a dict), and the converter or ``expect_ok`` names its type.
 
-a4's ``_logits_of`` and ``_backward_with_own_forward`` predate this and raise ``TypeError`` for a forward pass
-that returns no (logits, cache) pair; their messages and ids (``mlp_forward.not_a_pair``) are kept as they are.
-
 Deductions every check makes the same way live here too: ``deduct_modified_input`` (an argument changed in place,
 ``<function>.modified_input``) and, for ``Check.watch``, a backward pass writing into the forward pass's arrays.
 """
