@@ -256,3 +256,22 @@ def train_with_summed_gradients(model, x, target, lr=0.1, steps=50):
 def train_returns_final_loss_only(model, x, target, lr=0.1, steps=50):
     model, losses = _train(model, x, target, lr, steps)
     return model, losses[-1:]
+
+
+@wrong("train", 0, "returned losses that are not a list of numbers", "train.wrong_type")
+def train_records_per_sample_losses(model, x, target, lr=0.1, steps=50):
+    """Each step's loss kept as the vector of per-sample losses, not their average."""
+    losses = []
+    for _ in range(steps):
+        h1, h2, y_hat = _forward(x, model)
+        losses.append(-np.sum(target * np.log(y_hat), axis=1))
+        grads = _backward(model, x, h1, h2, y_hat - target)
+        model = {k: model[k] - lr * grads[k] for k in model}
+    return model, losses
+
+
+@right("train")
+def train_losses_as_one_entry_arrays(model, x, target, lr=0.1, steps=50):
+    """Each loss a (1, 1) array (np.sum(..., keepdims=True) / N)."""
+    model, losses = _train(model, x, target, lr, steps)
+    return model, [np.full((1, 1), loss) for loss in losses]

@@ -352,7 +352,7 @@ def mlp_forward_always_relu(x, params, activation):
     return _forward(x, params, "relu")
 
 
-@wrong("mlp_forward", 0, "a pair (logits, cache)", "mlp_forward.not_a_pair")
+@wrong("mlp_forward", 0, "returned a ndarray instead of the pair (logits, cache)", "mlp_forward.wrong_return")
 def mlp_forward_returns_only_the_logits(x, params, activation):
     return _forward(x, params, activation)[0]
 
@@ -503,6 +503,9 @@ def mlp_backward_output_layer_unrolled(dlogits, cache, params, activation):
 
 
 wrong("mlp_backward", 0, "fix mlp_forward first", "mlp_backward.forward_wrong")((mlp_forward_without_biases, ref.mlp_backward))
+wrong("mlp_backward", 0, "its forward pass returned a ndarray instead of the pair (logits, cache)", "mlp_backward.forward_wrong_return")(
+    (mlp_forward_returns_only_the_logits, ref.mlp_backward)
+)
 
 
 def _derivative_in_place(a, activation):

@@ -4,7 +4,8 @@ A check is split in two so the same judgement can run in or out of the student's
 
 * ``run_cases(fn, cases)`` calls the student's function on copies of each case's inputs, with numpy
   warnings and the student's prints kept away from stderr (nbgrader scores any test cell that writes
-  to stderr as 0), and turns whatever comes back into plain data: an ``Outcome``.
+  to stderr as 0), and turns whatever comes back into plain data: an ``Outcome``. The call itself is
+  ``_call.call_quietly``, which the stand-in of ``nnfs grade`` runs in the student's kernel too.
 * a judge turns ``{case name: Outcome}`` into a score, raising ``Failure`` for a mistake that is
   worth no points and recording deductions for lesser ones (edge cases, inputs modified in place).
 
@@ -27,27 +28,23 @@ only its arguments, ``np``, ``math`` and ``functools``. An assignment ships the 
 * a driver that can hand the unusable value on as it is does that instead (a2's and a3's init drivers return
   the first value when it is not a dict), and the converter or ``expect_ok`` names its type.
 
-a4's ``_logits_of`` and ``_backward_with_own_forward`` predate this and raise ``TypeError`` for a forward pass
-that returns no (logits, cache) pair; their messages and ids (``mlp_forward.not_a_pair``) are kept as they are.
-
 Deductions every check makes the same way live here too: ``deduct_modified_input`` (an argument changed in place,
 ``<function>.modified_input``) and, for ``Check.watch``, a backward pass writing into the forward pass's arrays.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import inspect
-import io
 import math
 import textwrap
-import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+
+from ._call import call_quietly
 
 # Bound when the package is imported, so that later rebinding of numpy's attributes in the student's
 # namespace (``np.allclose = lambda *a, **k: True``) does not reach the comparisons below. This is a
@@ -254,17 +251,6 @@ class Outcome:
         return self.error is None
 
 
-@contextlib.contextmanager
-def quiet():
-    """Keep numpy warnings, ``warnings.warn`` and the student's prints off stdout and stderr."""
-    sink = io.StringIO()
-    with warnings.catch_warnings(), _errstate(all="ignore"), contextlib.redirect_stdout(
-        sink
-    ), contextlib.redirect_stderr(sink):
-        warnings.simplefilter("ignore")
-        yield sink
-
-
 def _convert_leaf(obj):
     kind = type(obj)
     if kind is bool or kind is _bool_:
@@ -374,13 +360,11 @@ def run_case(fn: Callable, case: Case, convert: Callable = to_plain) -> Outcome:
     """Call ``fn`` on copies of ``case.args``; never raises for anything the student's code does."""
     originals = case.args
     copies = tuple(_copy(a) for a in originals)
-    try:
-        with quiet():
-            result = case.call(fn, *copies) if case.call else fn(*copies)
-            value, was_scalar, error = convert(result)
-    except (Exception, SystemExit) as exc:  # KeyboardInterrupt (nbgrader's timeout) must propagate
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return Outcome(error=f"raised {type(exc).__name__}: {message}".rstrip(": "))
+    # The conversion is quiet too: it may run the student's code (iterating a returned object).
+    converted, raised = call_quietly(lambda: convert(case.call(fn, *copies) if case.call else fn(*copies)))
+    if raised is not None:
+        return Outcome(error=raised)
+    value, was_scalar, error = converted
     mutated = tuple(i for i, (orig, now) in enumerate(zip(originals, copies)) if not unchanged(orig, now))
     return Outcome(value=value, was_scalar=was_scalar, error=error, mutated=mutated)
 
@@ -636,7 +620,6 @@ __all__ = [
     "isnan_any",
     "mutation_note",
     "numbers",
-    "quiet",
     "ratio",
     "run_case",
     "run_cases",

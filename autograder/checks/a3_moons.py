@@ -15,7 +15,7 @@ import numpy as np
 
 from ..reference import a3_moons as ref
 from ..reference.a2_backprop import numerical_gradient
-from ._core import Case, Check, Failure, close, deduct_modified_input, dict_pair, expect_ok, fmt, ratio, shippable
+from ._core import Case, Check, Failure, close, deduct_modified_input, dict_pair, expect_ok, fmt, numbers, ratio, shippable
 
 POINTS = {"sigmoid": 1, "init_weights": 1, "forward": 2, "backward": 4, "gradient_step": 1, "train": 2}
 KEYS = ref.KEYS
@@ -299,9 +299,8 @@ def _train_convert(result):
     value, losses, error = dict_pair(result, "(model, losses)", "a model that is")
     if error:
         return None, False, error
-    try:
-        curve = np.array([float(v) for v in losses], dtype=np.float64)
-    except (TypeError, ValueError):
+    curve = numbers(losses)
+    if curve is None:
         return None, False, "returned losses that are not a list of numbers"
     return {**value, "losses": curve}, False, None
 

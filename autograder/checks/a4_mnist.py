@@ -18,7 +18,7 @@ import numpy as np
 from ..reference import a4_mnist as ref
 from ..reference.a2_backprop import numerical_gradient
 from ._core import (
-    Case, Check, Failure, close, deduct_modified_input, error_mistake, expect_ok, fmt, numbers, ratio, shippable, to_plain, watch_backward,
+    Case, Check, Failure, close, deduct_modified_input, driver_value, expect_ok, fmt, numbers, ratio, shippable, to_plain, watch_backward,
 )
 from ._momentum import MomentumWords, momentum_judge, momentum_steps
 from .a1_helpers import check_relu as a1_check_relu
@@ -400,7 +400,7 @@ def _forward_with(x, params, activation, f=None, output=None, bias=True):
 def _logits_of(fn, x, params, activation):
     out = fn(x, params, activation)
     if type(out) not in (tuple, list) or len(out) != 2:
-        raise TypeError(f"mlp_forward must return a pair (logits, cache), not a {type(out).__name__}")
+        return {"returned a " + type(out).__name__ + " instead of the pair (logits, cache)": np.zeros(0)}
     return out[0]
 
 
@@ -430,29 +430,30 @@ def _forward_mistake(got, x, params, activation):
     return None
 
 
+def _forward_problem(case, out):
+    """None when the logits are right on this case, else (message, mistake id)."""
+    try:
+        got = driver_value("mlp_forward", out, case)
+    except Failure as failure:  # it raised, or returned no (logits, cache) pair
+        return str(failure), failure.mistake
+    x, params, activation = case.args
+    want = ref.mlp_forward(x, params, activation)[0]
+    if not isinstance(got, np.ndarray):
+        return "mlp_forward returned logits that are not an array", "mlp_forward.wrong_type"
+    if got.shape != want.shape:
+        return f"mlp_forward returned logits of shape {got.shape} on '{case.name}'; expected {want.shape} (N, outputs)", "mlp_forward.wrong_shape"
+    if not close(got, want, 1e-7, 1e-10):
+        return _forward_mistake(got, x, params, activation) or (
+            f"mlp_forward returned wrong logits on '{case.name}': expected {fmt(want)}, got {fmt(got)}",
+            "mlp_forward.wrong_values",
+        )
+    return None
+
+
 def _judge_mlp_forward(cases, outcomes, report):
     no_hidden_failed = None
     for case in cases:
-        out = outcomes[case.name]
-        x, params, activation = case.args
-        want = ref.mlp_forward(x, params, activation)[0]
-        problem = None  # (message, mistake id)
-        if not out.ok:
-            # _logits_of (the trusted driver) raises this for a function that returns the logits alone, without its cache
-            no_pair = "must return a pair (logits, cache)" in out.error
-            problem = f"mlp_forward {out.error} (on test input '{case.name}')", "mlp_forward.not_a_pair" if no_pair else error_mistake("mlp_forward", out.error)
-        elif not isinstance(out.value, np.ndarray):
-            problem = "mlp_forward returned logits that are not an array", "mlp_forward.wrong_type"
-        elif out.value.shape != want.shape:
-            problem = (
-                f"mlp_forward returned logits of shape {out.value.shape} on '{case.name}'; expected {want.shape} (N, outputs)",
-                "mlp_forward.wrong_shape",
-            )
-        elif not close(out.value, want, 1e-7, 1e-10):
-            problem = _forward_mistake(out.value, x, params, activation) or (
-                f"mlp_forward returned wrong logits on '{case.name}': expected {fmt(want)}, got {fmt(out.value)}",
-                "mlp_forward.wrong_values",
-            )
+        problem = _forward_problem(case, outcomes[case.name])
         if problem and case.name == _NO_HIDDEN:
             no_hidden_failed = problem[0]
         elif problem:
@@ -570,7 +571,7 @@ def _backward_with_own_forward(fns, x, params, activation, dlogits):
     forward, backward = fns
     out = forward(x, params, activation)
     if type(out) not in (tuple, list) or len(out) != 2:
-        raise TypeError(f"mlp_forward must return a pair (logits, cache), not a {type(out).__name__}; mlp_backward needs the cache")
+        return {"its forward pass returned a " + type(out).__name__ + " instead of the pair (logits, cache) that mlp_backward needs": np.zeros(0)}
     return {"grads": backward(dlogits, out[1], params, activation), "logits": out[0]}
 
 
@@ -672,6 +673,7 @@ def _judge_mlp_backward(cases, outcomes, report):
     for case in cases:
         out = outcomes[case.name]
         try:
+            driver_value("mlp_backward", out, case)
             expect_ok("mlp_backward", out, case, returns=dict)
             problem = _backward_problem(case, out)
         except Failure as failure:

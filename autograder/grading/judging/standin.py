@@ -9,7 +9,9 @@ defines the modules the hidden-test cells import (the assignment spec's ``checks
 back what they returned as plain data, as one output of the test cell (``ANSWER_MIME``). Nothing of the
 references, of the judges or of another assignment is in the kernel.
 
-This file's STANDIN source runs in the kernel: it may use only the standard library, numpy and IPython.
+This file's STANDIN source runs in the kernel: it may use only the standard library, numpy and IPython. With it go
+the sources of two modules of the same kind: wire.py (the data's encoding) and checks/_call.py (how a student's
+function is called, the same code ``_core.run_case`` uses).
 """
 
 from __future__ import annotations
@@ -19,19 +21,21 @@ import inspect
 import json
 
 from ...assignments import spec
+from ...checks import _call
 from . import wire
 from .wire import ANSWER_MIME
 
 
 STANDIN = r'''
-def install(request, module_name, answer_mime, wire_source, modules, publish=None):
+def install(request, module_name, answer_mime, wire_source, call_source, modules, publish=None):
     """Put the module ``module_name`` and its parent packages into ``modules`` (sys.modules in a kernel),
     with one check_<name> per check of the request in it and in its parent."""
-    import contextlib, io, json, math, types, warnings, functools
+    import json, math, types, functools
     import numpy as np
 
-    wire = {}
+    wire, call = {}, {}
     exec(wire_source, wire)
+    exec(call_source, call)
     shipped = {}
     for source in request["functions"].values():
         exec(source, {"np": np, "math": math, "functools": functools}, shipped)
@@ -64,16 +68,13 @@ def install(request, module_name, answer_mime, wire_source, modules, publish=Non
         out = []
         for case in cases:
             args = wire["decode"](case["args"], shipped)
-            call = shipped[case["call"]] if case["call"] else None
-            sink = io.StringIO()
-            try:
-                with warnings.catch_warnings(), np.errstate(all="ignore"), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-                    warnings.simplefilter("ignore")
-                    value = call(fn, *args) if call else fn(*args)
-                out.append({"value": wire["encode"](value), "args": wire["encode"](tuple(args))})
-            except (Exception, SystemExit) as exc:
-                text = str(exc).strip()
-                out.append({"error": "raised " + type(exc).__name__ + (": " + text.splitlines()[0] if text else "")})
+            driver = shipped[case["call"]] if case["call"] else None
+            # Encoded inside the call, as _core.run_case converts inside it: encoding can run the student's code.
+            row, error = call["call_quietly"](lambda: {
+                "value": wire["encode"](driver(fn, *args) if driver else fn(*args)),
+                "args": wire["encode"](tuple(args)),
+            })
+            out.append(row if error is None else {"error": error})
         return out
 
     def make(name):
@@ -143,11 +144,11 @@ def cell_source(assignment: str) -> str:
     """The first cell's source: the stand-in with this assignment's request written into it. Made once
     per assignment and process: inputs are deterministic."""
     text = json.dumps(request(assignment))
-    wire_source = inspect.getsource(wire)
+    wire_source, call_source = inspect.getsource(wire), inspect.getsource(_call)
     return (
         "import sys as _nnfs_sys, json as _nnfs_json\n_nnfs_standin = {}\n"
         f"exec({STANDIN!r}, _nnfs_standin)\n"
-        f"_nnfs_standin['install'](_nnfs_json.loads({text!r}), {spec(assignment).checks_module!r}, {ANSWER_MIME!r}, {wire_source!r}, _nnfs_sys.modules)\n"
+        f"_nnfs_standin['install'](_nnfs_json.loads({text!r}), {spec(assignment).checks_module!r}, {ANSWER_MIME!r}, {wire_source!r}, {call_source!r}, _nnfs_sys.modules)\n"
         "del _nnfs_sys, _nnfs_json, _nnfs_standin\n"
     )
 
@@ -158,7 +159,7 @@ def run_in_process(assignment: str, name: str, fns: tuple) -> list:
     answers, modules, namespace = [], {}, {}
     exec(STANDIN, namespace)
     module = spec(assignment).checks_module
-    namespace["install"](request(assignment), module, ANSWER_MIME, inspect.getsource(wire), modules, answers.append)
+    namespace["install"](request(assignment), module, ANSWER_MIME, inspect.getsource(wire), inspect.getsource(_call), modules, answers.append)
     getattr(modules[module], f"check_{name}")(*fns)
     (answer,) = answers
     return json.loads(answer)["rows"]
