@@ -28,3 +28,11 @@ def call_quietly(call):
         text = str(exc).strip()
         first = text.splitlines()[0] if text else ""
         return None, ("raised " + type(exc).__name__ + ": " + first).rstrip(": ")
+
+
+def not_a_function(name, obj):
+    """What a check says when the name a student's notebook binds is not a function (a stub left as a value,
+    a variable with a function's name), or None for a function."""
+    if callable(obj):
+        return None
+    return name + " is not a function (got " + type(obj).__name__ + "); define it with def " + name + "(...)"

@@ -44,7 +44,7 @@ from typing import Callable
 
 import numpy as np
 
-from ._call import call_quietly
+from ._call import call_quietly, not_a_function
 
 # Bound when the package is imported, so that later rebinding of numpy's attributes in the student's
 # namespace (``np.allclose = lambda *a, **k: True``) does not reach the comparisons below. This is a
@@ -501,9 +501,9 @@ class Check:
         if len(fns) != len(names):
             raise TypeError(f"check_{self.name} takes the functions {', '.join(names)}")
         for name, fn in zip(names, fns):
-            if not callable(fn):
+            if not_a_function(name, fn):
                 report = Report(points=float(self.points))
-                report.fail(f"{name} is not a function (got {type(fn).__name__}); define it with def {name}(...)", f"{name}.not_a_function")
+                report.fail(not_a_function(name, fn), f"{name}.not_a_function")
                 return report
         fn = fns[0] if len(fns) == 1 else tuple(fns)
         return self.evaluate(run_cases(fn, self.cases(), self.convert))

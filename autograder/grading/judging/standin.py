@@ -60,8 +60,7 @@ def install(request, module_name, answer_mime, wire_source, call_source, modules
         if len(fns) != len(needs):
             return [{"error": "check_" + name + " was called with " + str(len(fns)) + " functions; it takes "
                      + ", ".join(needs)}] * len(cases)
-        wrong = [n + " is not a function (got " + type(f).__name__ + "); define it with def " + n + "(...)"
-                 for n, f in zip(needs, fns) if not callable(f)]
+        wrong = [text for text in map(call["not_a_function"], needs, fns) if text]
         if wrong:
             return [{"error": "; ".join(wrong)}] * len(cases)
         fn = fns[0] if len(fns) == 1 else tuple(fns)
