@@ -31,7 +31,7 @@ from autograder.assignments import spec  # noqa: E402
 from autograder.examples import build_submission, example_students  # noqa: E402
 from autograder.grading.orchestration import coordinator, pipeline
 from autograder.grading.isolation import forkserver  # noqa: E402
-from autograder.grading.orchestration.course import Course  # noqa: E402
+from autograder.grading.orchestration.course import Course, quiet_library_warnings  # noqa: E402
 from autograder.grading.isolation.sandbox import MALLOC_ENV, Limits, course_environment, support  # noqa: E402
 
 
@@ -117,6 +117,7 @@ def main() -> int:
         help="also --jobs 2 with every kernel started anew (NNFS_FORK_KERNELS=0), as before the fork servers",
     )
     args = parser.parse_args()
+    quiet_library_warnings()  # as `nnfs grade` does: nbgrader's gradebook warns about its own internals
     assignments = args.assignments or sorted(p.name for p in (ROOT / "source").iterdir() if p.is_dir())
     sup = support()
     print(f"machine: {os.cpu_count()} cores; sandbox: {'bubblewrap' if sup.bwrap else 'NONE'}; "
