@@ -80,3 +80,27 @@ def test_the_stand_in_keeps_prints_and_warnings_off_stderr(capfd):
     assert judging.judge_rows(check_relu, rows).score == check_relu.points
     out, err = capfd.readouterr()
     assert err == "" and "debugging" not in out
+
+
+
+def test_numpy_rebound_by_the_student_does_not_reach_the_quiet_call(monkeypatch, capfd):
+    """A notebook whose earlier cell replaces np.errstate runs after the package is imported and after the
+    stand-in's cell has installed itself: the quiet call still silences numpy's warnings, both ways."""
+    import json
+
+    def relu_with_a_warning(x):
+        np.log(np.zeros(1))
+        return np.maximum(x, 0)
+
+    answers, modules, namespace = [], {}, {}
+    exec(standin.STANDIN, namespace)  # as the stand-in's first cell does, before any of the student's cells
+    namespace["install"](standin.request("a1_helpers"), "autograder.checks.a1_helpers", wire.ANSWER_MIME,
+                         inspect.getsource(wire), inspect.getsource(_call), modules, answers.append)
+    monkeypatch.setattr(np, "errstate", None)
+    assert check_relu.run(relu_with_a_warning).score == check_relu.points
+    modules["autograder.checks.a1_helpers"].check_relu(relu_with_a_warning)
+    rows = json.loads(answers[0])["rows"]
+    assert all("error" not in row for row in rows), rows
+    monkeypatch.undo()
+    assert judging.judge_rows(check_relu, rows).score == check_relu.points
+    assert capfd.readouterr().err == ""

@@ -13,6 +13,9 @@ import warnings
 
 import numpy as np
 
+# Bound at import, as _core binds numpy's attributes: a student's later ``np.errstate = ...`` does not reach it.
+_errstate = np.errstate
+
 
 def call_quietly(call):
     """``call()`` with numpy's warnings, ``warnings.warn`` and the student's prints kept off stdout and stderr
@@ -21,7 +24,7 @@ def call_quietly(call):
     timeout) is not caught: it must stop the cell."""
     sink = io.StringIO()
     try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        with warnings.catch_warnings(), _errstate(all="ignore"), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
             warnings.simplefilter("ignore")
             return call(), None
     except (Exception, SystemExit) as exc:
